@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` runs the app, `make test` runs the tests.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# Debian packages: chromium for the browser tests (installed only when missing and we are root)
+APT_PACKAGES := chromium
+
+.PHONY: demo test bench venv sysdeps clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+sysdeps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	  else echo "note: chromium missing and not root; browser tests will be skipped (sudo apt-get install $(APT_PACKAGES))"; fi; \
+	fi
+
+demo: venv
+	$(PY) app.py
+
+test: venv sysdeps
+	$(PY) -m pytest -q -ra tests
+
+bench: venv
+	$(PY) benchmarks/bench_image.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

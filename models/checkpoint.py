@@ -1,0 +1,92 @@
+"""Checkpoint I/O. A checkpoint is tensors and plain containers only, so it loads with
+torch.load(weights_only=True); the architecture is rebuilt from its name and kwargs.
+
+Keys: state_dict, arch, arch_kwargs, labels, preprocessing, metrics, history, config,
+seed, code_version, plus anything extra the trainer adds (all plain data).
+"""
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .architectures import build_model
+from .errors import ModelUnavailable
+
+FORMAT_VERSION = 1
+MAX_BYTES = 10 * 1024 * 1024
+
+
+def code_version() -> str:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).parent, timeout=5)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def _plain(obj):
+    """Reduce numpy scalars, tuples, Paths... to types the weights_only unpickler accepts."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu()
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    if hasattr(obj, "item"):  # numpy scalar
+        return obj.item()
+    return str(obj)
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, *, arch: str, arch_kwargs: dict, labels: list[str],
+                    preprocessing: dict, metrics: dict | None = None, history: list | dict | None = None,
+                    config: dict | None = None, seed: int | None = None, half: bool = False, **extra) -> Path:
+    """Write a checkpoint; `half=True` stores floating tensors as fp16 to stay under 10 MB."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if half:
+        state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+    ckpt = {
+        "format_version": FORMAT_VERSION,
+        "state_dict": state,
+        "arch": arch,
+        "arch_kwargs": _plain(arch_kwargs),
+        "labels": [str(x) for x in labels],
+        "preprocessing": _plain(preprocessing),
+        "metrics": _plain(metrics or {}),
+        "history": _plain(history or []),
+        "config": _plain(config or {}),
+        "seed": seed,
+        "code_version": code_version(),
+        **_plain(extra),
+    }
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)  # atomic: a crash mid-save never leaves a half-written checkpoint
+    return path
+
+
+def load_checkpoint(path: str | Path, train_command: str = "") -> dict:
+    path = Path(path)
+    if not path.is_file():
+        hint = f" Train it with: {train_command}" if train_command else ""
+        raise ModelUnavailable(f"Checkpoint {path.name} not found in {path.parent}.{hint}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # corrupt file, or one holding pickled objects
+        raise ModelUnavailable(f"Checkpoint {path} cannot be loaded safely: {str(exc).splitlines()[0]}") from None
+
+
+def model_from_checkpoint(ckpt: dict) -> nn.Module:
+    kwargs = dict(ckpt["arch_kwargs"])
+    kwargs.pop("pretrained", None)  # the checkpoint holds the weights
+    model = build_model(ckpt["arch"], **kwargs)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    model.load_state_dict(state)
+    return model.eval()

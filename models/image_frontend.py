@@ -1,0 +1,129 @@
+"""Image front end: safe loading of whatever a user uploads, and the tensor a model eats.
+
+Every odd file a user may hand us (greyscale, RGBA, 16-bit PNG, CMYK JPEG, animated GIF,
+a decompression bomb, a text file called .png) ends as an RGB PIL image or an InputError
+with a one-line message.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import InputError
+
+# Larger images are refused before decoding (a 20000x20000 PNG is 1.2 GB of RGB).
+MAX_PIXELS = int(os.environ.get("DEMO_MAX_IMAGE_PIXELS", 40_000_000))
+# Images are shrunk to this longer side once loaded: the model sees 224-260 px anyway,
+# and overlays at camera resolution would only cost time.
+WORK_MAX_SIDE = 1024
+MAX_FILE_BYTES = 50 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ImageSpec:
+    """How a model wants its images: square size and per-channel normalisation."""
+
+    size: int
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    grayscale: bool = False
+
+    def to_dict(self) -> dict:
+        return {"kind": "image", "size": self.size, "mean": list(self.mean), "std": list(self.std),
+                "grayscale": self.grayscale}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ImageSpec":
+        return cls(size=int(d["size"]), mean=tuple(d["mean"]), std=tuple(d["std"]),
+                   grayscale=bool(d.get("grayscale", False)))
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB, compositing transparency on white."""
+    if getattr(img, "is_animated", False):
+        img.seek(0)  # first frame of an animated GIF/PNG/WebP
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(np.nanmin(arr)), float(np.nanmax(arr))
+        arr = (arr - lo) / (hi - lo) * 255.0 if hi > lo else np.zeros_like(arr)
+        return Image.fromarray(arr.astype(np.uint8)).convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, img).convert("RGB")
+    return img.convert("RGB")
+
+
+def _shrink(img: Image.Image, max_side: int = WORK_MAX_SIDE) -> Image.Image:
+    if max(img.size) > max_side:
+        img = img.copy()
+        img.thumbnail((max_side, max_side), Image.Resampling.BILINEAR)
+    return img
+
+
+def load_image(x, max_side: int = WORK_MAX_SIDE) -> Image.Image:
+    """Load a path, PIL image or numpy array as an RGB PIL image (longer side <= max_side)."""
+    if x is None:
+        raise InputError("No image given: upload an image or pick an example.")
+    if isinstance(x, np.ndarray):
+        arr = x
+        if arr.size == 0:
+            raise InputError("The image is empty.")
+        if arr.dtype != np.uint8:
+            arr = np.nan_to_num(arr.astype(np.float64))
+            arr = arr * 255.0 if arr.max() <= 1.0 else arr
+            arr = np.clip(arr, 0, 255).astype(np.uint8)
+        return _shrink(_to_rgb(Image.fromarray(arr)), max_side)
+    if isinstance(x, Image.Image):
+        return _shrink(_to_rgb(x), max_side)
+    path = Path(x)
+    if not path.is_file():
+        raise InputError(f"File not found: {path.name}")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(f"{path.name} is empty (0 bytes).")
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"{path.name} is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as img:
+                if img.width * img.height > MAX_PIXELS:
+                    raise InputError(f"{path.name} is {img.width}x{img.height} pixels; the limit is "
+                                     f"{MAX_PIXELS / 1e6:.0f} megapixels.")
+                img.draft("RGB", (max_side, max_side))  # JPEG: decode at reduced scale, much faster
+                img = ImageOps.exif_transpose(img) if img.format == "JPEG" else img
+                rgb = _to_rgb(img)
+                rgb.load()
+    except InputError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        if isinstance(exc, UnidentifiedImageError):
+            raise InputError(f"{path.name} is not an image file this app can read (PNG, JPEG, GIF, WebP, BMP, TIFF).") from None
+        raise InputError(f"{path.name} has too many pixels; the limit is {MAX_PIXELS / 1e6:.0f} megapixels.") from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise InputError(f"{path.name} could not be decoded (truncated or corrupt?): {exc}".splitlines()[0]) from None
+    if min(rgb.size) < 1:
+        raise InputError(f"{path.name} has no pixels.")
+    return _shrink(rgb, max_side)
+
+
+def to_tensor(images: list[Image.Image], spec: ImageSpec) -> torch.Tensor:
+    """Resize (whole image, no crop, so a heatmap maps back onto all of it) and normalise."""
+    arrs = []
+    for img in images:
+        img = img.convert("L").convert("RGB") if spec.grayscale else img
+        resized = img.resize((spec.size, spec.size), Image.Resampling.BILINEAR)
+        arrs.append(np.asarray(resized, dtype=np.float32))
+    batch = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).div_(255.0)
+    if spec.grayscale:
+        batch = batch[:, :1]
+    mean = torch.tensor(spec.mean[: batch.shape[1]]).view(1, -1, 1, 1)
+    std = torch.tensor(spec.std[: batch.shape[1]]).view(1, -1, 1, 1)
+    return (batch - mean) / std

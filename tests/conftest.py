@@ -1,0 +1,115 @@
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DEMO_DEVICE", "cpu")
+
+
+@pytest.fixture(scope="session")
+def cat_path(tmp_path_factory) -> Path:
+    from skimage import data
+    path = tmp_path_factory.mktemp("img") / "chelsea.png"
+    Image.fromarray(data.chelsea()).save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def coffee_path(tmp_path_factory) -> Path:
+    from skimage import data
+    path = tmp_path_factory.mktemp("img") / "coffee.jpg"
+    Image.fromarray(data.coffee()).save(path, quality=95)
+    return path
+
+
+@pytest.fixture(scope="session")
+def predictor():
+    from models import load_predictor
+    return load_predictor("imagenet", device="cpu")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    """The real app in a subprocess on a free loopback port; yields its URL."""
+    port = free_port()
+    log = tmp_path_factory.mktemp("app") / "app.log"
+    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
+               GRADIO_ANALYTICS_ENABLED="False")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited: {log.read_text()[-2000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        proc.kill()
+        raise RuntimeError(f"app did not start: {log.read_text()[-2000:]}")
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def make_bad_images(folder: Path) -> dict[str, Path]:
+    """The odd files users upload, made on the spot."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    photo = rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)
+    files = {}
+    files["text.png"] = folder / "text.png"
+    files["text.png"].write_text("this is not an image\n")
+    files["empty.jpg"] = folder / "empty.jpg"
+    files["empty.jpg"].write_bytes(b"")
+    files["tiny.png"] = folder / "tiny.png"
+    Image.new("RGB", (1, 1), (200, 10, 10)).save(files["tiny.png"])
+    files["rgba.png"] = folder / "rgba.png"
+    Image.fromarray(np.dstack([photo, np.full((64, 80), 128, np.uint8)])).save(files["rgba.png"])
+    files["grey.png"] = folder / "grey.png"
+    Image.fromarray(photo[..., 0]).save(files["grey.png"])
+    files["16bit.png"] = folder / "16bit.png"
+    Image.fromarray(photo[..., 0].astype(np.uint16) * 257).save(files["16bit.png"])
+    files["anim.gif"] = folder / "anim.gif"
+    frames = [Image.fromarray(np.roll(photo, k * 10, axis=1)) for k in range(3)]
+    frames[0].save(files["anim.gif"], save_all=True, append_images=frames[1:], duration=100, loop=0)
+    files["cmyk.jpg"] = folder / "cmyk.jpg"
+    Image.fromarray(photo).convert("CMYK").save(files["cmyk.jpg"])
+    files["truncated.jpg"] = folder / "truncated.jpg"
+    Image.fromarray(photo).save(files["truncated.jpg"])
+    data = files["truncated.jpg"].read_bytes()
+    files["truncated.jpg"].write_bytes(data[: len(data) // 3])
+    # Decompression bomb: 20000x20000; 1-bit mode keeps the test's own memory small.
+    files["bomb.png"] = folder / "bomb.png"
+    Image.new("1", (20000, 20000)).save(files["bomb.png"])
+    return files
+
+
+@pytest.fixture(scope="session")
+def bad_images(tmp_path_factory) -> dict[str, Path]:
+    return make_bad_images(tmp_path_factory.mktemp("bad"))
+
+
+# files that must be refused with a message; the others must give a correct result
+REFUSED = {"text.png", "empty.jpg", "bomb.png", "truncated.jpg"}

@@ -1,0 +1,27 @@
+import pytest
+
+from models.registry import CAM_LAYERS, TASKS, model_ids, parse_model_id
+
+
+def test_imagenet_task_and_ids():
+    task = TASKS["imagenet"]
+    assert task.modality == "image"
+    assert len(task.labels) == 1000
+    assert "espresso" in task.labels and "tabby" in task.labels
+    ids = model_ids("image")
+    assert ids[0] == "imagenet:effnet-lite0"  # the default comes first
+    assert {"imagenet:effnet-lite1", "imagenet:effnet-lite2"} <= set(ids)
+
+
+def test_parse_model_id_default_and_explicit():
+    task, entry = parse_model_id("imagenet")
+    assert (task.id, entry.name) == ("imagenet", "effnet-lite0")
+    _, entry = parse_model_id("imagenet:effnet-lite2")
+    assert entry.input_spec.size == 260
+    assert entry.cam_layer == CAM_LAYERS["effnet"]
+
+
+@pytest.mark.parametrize("bad", ["nope", "imagenet:resnet9000", ""])
+def test_unknown_ids_raise_keyerror(bad):
+    with pytest.raises(KeyError):
+        parse_model_id(bad)
