@@ -22,6 +22,8 @@ class SafeImage(gr.Image):
     with a one-line message instead.
     """
 
+    is_template = True  # rendered by the frontend's own Image component
+
     def preprocess(self, payload):
         if payload is None:
             return None

@@ -23,6 +23,8 @@ class SafeImage(gr.Image):
     with a one-line message instead.
     """
 
+    is_template = True  # rendered by the frontend's own Image component
+
     def preprocess(self, payload):
         if payload is None:
             return None

@@ -1,0 +1,48 @@
+"""The app in a subprocess, driven through gradio_client as a remote user would."""
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from conftest import REFUSED
+
+ARGS = ("imagenet:effnet-lite0", "GradCAM", "(predicted class)", 0.5)
+
+
+@pytest.fixture(scope="module")
+def client(app_server):
+    return Client(app_server, verbose=False)
+
+
+def test_explain_returns_labels_and_heatmap(client, coffee_path):
+    labels, overlay_path, raw_path, info, download = client.predict(handle_file(str(coffee_path)), *ARGS,
+                                                                    api_name="/explain")
+    assert labels["label"] == "espresso" and len(labels["confidences"]) == 5
+    over, raw = Image.open(overlay_path), Image.open(raw_path)
+    assert over.size == raw.size == Image.open(coffee_path).size
+    assert np.asarray(raw).std() > 10  # a real map, not a flat image
+    assert "espresso" in info and "ms" in info
+    assert Image.open(download).format == "PNG"
+
+
+def test_target_class_and_other_backbone(client, cat_path):
+    labels, *_, info, _ = client.predict(handle_file(str(cat_path)), "imagenet:effnet-lite1", "LayerCAM", "espresso",
+                                         0.5, api_name="/explain")
+    assert "class **espresso**" in info and "effnet-lite1" in info
+    assert labels["label"] in {"tabby", "tiger cat", "Egyptian cat"}
+
+
+def test_bad_inputs_get_a_message_and_the_server_keeps_serving(client, bad_images, coffee_path):
+    for name, path in bad_images.items():
+        if name in REFUSED:
+            with pytest.raises(Exception) as err:
+                client.predict(handle_file(str(path)), *ARGS, api_name="/explain")
+            assert name in str(err.value), str(err.value)
+        else:
+            labels, *_ = client.predict(handle_file(str(path)), *ARGS, api_name="/explain")
+            assert len(labels["confidences"]) == 5, name
+    with pytest.raises(Exception, match="unknown class"):
+        client.predict(handle_file(str(coffee_path)), ARGS[0], "GradCAM", "no such class", 0.5,
+                       api_name="/explain")
+    labels, *_ = client.predict(handle_file(str(coffee_path)), *ARGS, api_name="/explain")
+    assert labels["label"] == "espresso"
