@@ -74,3 +74,34 @@ def efficientnet_lite(variant: str = "lite0", num_classes: int = 1000, pretraine
     if in_channels != 3:
         model._change_in_channels(in_channels)
     return model
+
+
+# --- the PyTorch MNIST example's network (2 conv + dropout 0.25/0.5 + 2 fc)
+
+class MnistNet(nn.Module):
+    """pytorch/examples mnist/main.py `Net`, with module activations so `relu2` can be
+    hooked for CAM, and a `dropout` switch for the loss-curve study."""
+
+    def __init__(self, num_classes: int = 10, dropout: bool = True, width: int = 1, fc_units: int = 128):
+        super().__init__()
+        c1, c2 = 32 * width, 64 * width
+        self.conv1 = nn.Conv2d(1, c1, 3, 1)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(c1, c2, 3, 1)
+        self.relu2 = nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+        self.dropout1 = nn.Dropout(0.25 if dropout else 0.0)
+        self.fc1 = nn.Linear(c2 * 12 * 12, fc_units)
+        self.relu3 = nn.ReLU()
+        self.dropout2 = nn.Dropout(0.5 if dropout else 0.0)
+        self.fc2 = nn.Linear(fc_units, num_classes)
+
+    def forward(self, x):
+        x = self.relu2(self.conv2(self.relu1(self.conv1(x))))
+        x = self.dropout1(self.pool(x)).flatten(1)
+        return self.fc2(self.dropout2(self.relu3(self.fc1(x))))
+
+
+@register("mnist-net")
+def mnist_net(**kwargs) -> nn.Module:
+    return MnistNet(**kwargs)

@@ -19,6 +19,7 @@ CHECKPOINT_DIR = ROOT / "checkpoints"
 # CAM target layer per architecture: the last activated feature map.
 CAM_LAYERS = {
     "effnet": "_bn1",  # Sequential(bn, ReLU6): see architectures.efficientnet_lite
+    "mnist-net": "relu2",  # 24x24 map after the second conv
 }
 
 

@@ -1,0 +1,60 @@
+"""What every training command shares: model building, device, run folders, checkpoint writing."""
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from models.architectures import build_model
+from models.checkpoint import save_checkpoint
+from models.device import pick_device
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def build(cfg: dict) -> torch.nn.Module:
+    return build_model(cfg["arch"], **cfg.get("model", {}))
+
+
+def device_for(args) -> torch.device:
+    # MPS lacks some ops used in training; CUDA or CPU
+    dev = pick_device(args.device)
+    return dev if dev.type != "mps" else torch.device("cpu")
+
+
+def output_path(cfg: dict) -> Path:
+    return ROOT / cfg.get("output", f"checkpoints/{cfg['task']}/{cfg['name']}.pt")
+
+
+def run_dir(cfg: dict, kind: str) -> Path:
+    path = ROOT / "runs" / cfg["task"] / f"{cfg['name']}-{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def artifacts_dir(cfg: dict) -> Path:
+    """Small figures the Training tab shows (LR finder, grid table): beside the checkpoint."""
+    path = output_path(cfg).parent
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def reproduce_command(module: str) -> str:
+    args = [a for a in sys.argv[1:]]
+    return " ".join(["python -m", module] + [shlex.quote(a) for a in args])
+
+
+def public_config(cfg: dict) -> dict:
+    return {k: v for k, v in cfg.items() if not k.startswith("_")}
+
+
+def write_checkpoint(cfg: dict, state: dict, data, *, metrics: dict, history: list, extra: dict) -> Path:
+    model = build(cfg)
+    model.load_state_dict(state)
+    return save_checkpoint(output_path(cfg), model, arch=cfg["arch"], arch_kwargs=cfg.get("model", {}),
+                           labels=data.labels, preprocessing=data.preprocessing, metrics=metrics, history=history,
+                           config=public_config(cfg), seed=int(cfg["train"].get("seed", 0)),
+                           half=bool(cfg.get("save_half", False)), **extra)

@@ -1,0 +1,187 @@
+"""The training engine: one readable loop for every task (nanoGPT style).
+
+fit(cfg, model, data) trains with the config's optimiser and scheduler, evaluates each
+epoch, keeps the best state by the validation metric, logs to TensorBoard, and returns
+(best_state, history). Works under torchrun (DistributedDataParallel, gloo on CPU).
+"""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+from tqdm import tqdm
+
+from .metrics import confusion_matrix, summary
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+# --- distributed helpers (torchrun sets WORLD_SIZE / RANK / LOCAL_RANK)
+
+def dist_setup() -> tuple[int, int]:
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    if world > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return (dist.get_rank() if world > 1 else 0), world
+
+
+def is_main() -> bool:
+    return not dist.is_initialized() or dist.get_rank() == 0
+
+
+def dist_teardown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+# --- optimiser and schedule from the config
+
+def make_optimizer(cfg: dict, params) -> torch.optim.Optimizer:
+    o = cfg["optim"]
+    name, lr, wd = o.get("name", "adamw").lower(), float(o["lr"]), float(o.get("weight_decay", 0.0))
+    if name == "adadelta":
+        return torch.optim.Adadelta(params, lr=lr, weight_decay=wd)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=float(o.get("momentum", 0.9)), weight_decay=wd, nesterov=True)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    raise ValueError(f"unknown optimiser {name!r} (adadelta, sgd, adam, adamw)")
+
+
+def make_scheduler(cfg: dict, opt, steps_per_epoch: int, epochs: int):
+    """Returns (scheduler, step_per_batch)."""
+    s = cfg.get("scheduler") or {"name": "none"}
+    name = s.get("name", "none")
+    if name == "step":
+        return torch.optim.lr_scheduler.StepLR(opt, step_size=int(s.get("step_size", 1)), gamma=float(s["gamma"])), False
+    if name == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(cfg["optim"]["lr"]),
+                                                   total_steps=steps_per_epoch * epochs,
+                                                   pct_start=float(s.get("pct_start", 0.3))), True
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps_per_epoch * epochs), True
+    if name == "none":
+        return None, False
+    raise ValueError(f"unknown scheduler {name!r} (step, onecycle, cosine, none)")
+
+
+def loader(ds: TensorDataset, batch_size: int, shuffle: bool, seed: int = 0, distributed: bool = False) -> DataLoader:
+    sampler = DistributedSampler(ds, shuffle=shuffle, seed=seed) if distributed else None
+    g = torch.Generator().manual_seed(seed)
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler, generator=g)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, ds: TensorDataset, num_classes: int, device, batch_size: int = 512) -> dict:
+    """Loss over the whole split (eval mode), accuracy, macro-F1 and the confusion matrix."""
+    model.eval()
+    total, preds, targets = 0.0, [], []
+    for x, y in DataLoader(ds, batch_size=batch_size):
+        x, y = x.to(device), y.to(device)
+        out = model(x)
+        total += F.cross_entropy(out, y, reduction="sum").item()
+        preds.append(out.argmax(1).cpu())
+        targets.append(y.cpu())
+    y_true, y_pred = torch.cat(targets).numpy(), torch.cat(preds).numpy()
+    cm = confusion_matrix(y_true, y_pred, num_classes)
+    return {"loss": total / max(len(y_true), 1), **summary(cm), "confusion": cm}
+
+
+def first_batch_check(model: nn.Module, ds: TensorDataset, num_classes: int, batch_size: int, device) -> dict:
+    """Initial loss vs log(C), and a backward pass with a non-zero gradient norm."""
+    model.train()
+    x, y = next(iter(DataLoader(ds, batch_size=batch_size, shuffle=False)))
+    model.zero_grad()
+    loss = F.cross_entropy(model(x.to(device)), y.to(device))
+    loss.backward()
+    grad_norm = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in model.parameters() if p.grad is not None))
+    model.zero_grad()
+    check = {"initial_loss": loss.item(), "log_num_classes": math.log(num_classes), "grad_norm": grad_norm}
+    check["ok"] = bool(grad_norm > 0 and abs(check["initial_loss"] - check["log_num_classes"]) < 1.0)
+    return check
+
+
+def train_epoch(model, dl, opt, device, scheduler=None, per_batch=False, mixup_fn=None, desc="train") -> float:
+    model.train()
+    total, count = 0.0, 0
+    for x, y in tqdm(dl, desc=desc, leave=False, disable=not is_main() or not os.isatty(2)):
+        x, y = x.to(device), y.to(device)
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        if scheduler is not None and per_batch:
+            scheduler.step()
+        total += loss.item() * len(y)
+        count += len(y)
+    return total / max(count, 1)
+
+
+def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_epoch=None
+        ) -> tuple[dict, list[dict], dict]:
+    """Train per the config; returns (best state_dict, history per epoch, best val metrics).
+
+    `on_epoch(best_state, history, best)` runs after every epoch on the main process
+    (the trainer saves the checkpoint there, so a killed run loses at most one epoch)."""
+    t = cfg["train"]
+    epochs, batch_size, seed = int(t["epochs"]), int(t.get("batch_size", 64)), int(t.get("seed", 0))
+    num_classes = len(data.labels)
+    distributed = dist.is_initialized()
+    seed_everything(seed)
+    model.to(device)
+    net = nn.parallel.DistributedDataParallel(model) if distributed else model
+    dl = loader(data.train, batch_size, shuffle=True, seed=seed, distributed=distributed)
+    opt = make_optimizer(cfg, net.parameters())
+    scheduler, per_batch = make_scheduler(cfg, opt, len(dl), epochs)
+    metric = t.get("select_metric", "accuracy")
+    best, best_state, history = None, None, []
+    for epoch in range(1, epochs + 1):
+        if distributed:
+            dl.sampler.set_epoch(epoch)
+        start = time.time()
+        lr = opt.param_groups[0]["lr"]
+        train_loss = train_epoch(net, dl, opt, device, scheduler, per_batch, desc=f"epoch {epoch}/{epochs}")
+        if scheduler is not None and not per_batch:
+            scheduler.step()
+        row = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "epoch_seconds": 0.0}
+        if is_main():
+            val = evaluate(model, data.val, num_classes, device)
+            row.update(val_loss=val["loss"], val_accuracy=val["accuracy"], val_f1=val["macro_f1"])
+            if t.get("eval_train"):  # loss over the whole train set, eval mode (the loss-curve study)
+                row["train_eval_loss"] = evaluate(model, data.train, num_classes, device)["loss"]
+            if t.get("eval_test"):
+                tst = evaluate(model, data.test, num_classes, device)
+                row.update(test_loss=tst["loss"], test_accuracy=tst["accuracy"])
+            row["epoch_seconds"] = time.time() - start
+            score = val[metric if metric != "f1" else "macro_f1"]
+            if best is None or score > best[metric]:
+                best = {"epoch": epoch, metric: score, "val_loss": val["loss"], "val_accuracy": val["accuracy"],
+                        "val_f1": val["macro_f1"]}
+                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+            if writer is not None:
+                for key, value in row.items():
+                    if key != "epoch":
+                        writer.add_scalar(key.replace("_", "/", 1), value, epoch)
+            log(" ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+        history.append(row)
+        if distributed:
+            dist.barrier()
+        if on_epoch is not None and is_main():
+            on_epoch(best_state, history, best)
+    return best_state, history, best or {}

@@ -1,0 +1,68 @@
+"""python -m training.evaluate --config training/configs/<task>.yaml --checkpoint PATH
+
+Test-split evaluation of a checkpoint: accuracy, macro-F1, per-class report, confusion
+matrix (PNG + CSV); the figures are written into the checkpoint and its model card.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from models.checkpoint import load_checkpoint, model_from_checkpoint
+from models.errors import ModelUnavailable
+
+from .baselines import baselines
+from .config import ConfigError, common_parser, data_dir, load_config
+from .datasets import load_task_data
+from .common import device_for
+from .engine import evaluate
+from .metrics import per_class
+
+
+def report_rows(cm: np.ndarray, labels: list[str]) -> list[dict]:
+    pc = per_class(cm)
+    return [{"label": label, "precision": float(pc["precision"][i]), "recall": float(pc["recall"][i]),
+             "f1": float(pc["f1"][i]), "support": int(pc["support"][i])} for i, label in enumerate(labels)]
+
+
+def main(argv=None) -> int:
+    parser = common_parser(__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True)
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.overrides)
+        ckpt = load_checkpoint(args.checkpoint)
+        data = load_task_data(cfg, data_dir(cfg, args.data_dir), args.download)
+    except (ConfigError, FileNotFoundError, KeyError, ModelUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    device = device_for(args)
+    model = model_from_checkpoint(ckpt).to(device)
+    res = evaluate(model, data.test, len(data.labels), device)
+    cm = res["confusion"]
+    path = Path(args.checkpoint)
+    stem = path.with_suffix("")
+    np.savetxt(f"{stem}_confusion.csv", cm, fmt="%d", delimiter=",", header=",".join(data.labels), comments="")
+    from . import plots
+    plots.confusion(cm, data.labels).savefig(f"{stem}_confusion.png", dpi=80)
+    ckpt["metrics"].update(test_accuracy=res["accuracy"], test_macro_f1=res["macro_f1"], test_loss=res["loss"],
+                           per_class=report_rows(cm, data.labels), split=data.description)
+    ckpt["confusion_matrix"] = torch.from_numpy(cm)
+    ckpt["baselines"] = baselines(data.train.tensors[1].numpy(), data.test.tensors[1].numpy(), len(data.labels))
+    tmp = path.with_suffix(".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+    from .model_card import write as write_card
+    card = write_card(path)
+    print(f"test accuracy {res['accuracy']:.4f}, macro-F1 {res['macro_f1']:.4f}, loss {res['loss']:.4f}")
+    worst = sorted(report_rows(cm, data.labels), key=lambda r: r["f1"])[:3]
+    print("weakest classes: " + ", ".join(f"{r['label']} (F1 {r['f1']:.3f})" for r in worst))
+    print(f"wrote {stem}_confusion.png, {stem}_confusion.csv, {card}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""python -m training.lr_finder --config training/configs/<task>.yaml
+
+Log-scale LR sweep (one mini-batch per step, exponential from lr_finder.start to .end),
+smoothed loss vs lr as PNG + TensorBoard, and a suggested window and lr: the window
+where the loss falls fastest, the lr a bit below the steepest point.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .common import artifacts_dir, build, device_for, run_dir
+from .config import ConfigError, common_parser, data_dir, load_config
+from .datasets import load_task_data
+from .engine import loader, make_optimizer, seed_everything
+
+
+def sweep(cfg, data, device, start: float, end: float, steps: int, beta: float = 0.9):
+    seed_everything(int(cfg["train"].get("seed", 0)))
+    model = build(cfg).to(device).train()
+    opt = make_optimizer(cfg, model.parameters())
+    factor = (end / start) ** (1 / max(steps - 1, 1))
+    lrs, losses, avg, best = [], [], 0.0, math.inf
+    batches = iter(())
+    dl = loader(data.train, int(cfg["train"].get("batch_size", 64)), shuffle=True)
+    for step in range(steps):
+        lr = start * factor ** step
+        for group in opt.param_groups:
+            group["lr"] = lr
+        try:
+            x, y = next(batches)
+        except StopIteration:
+            batches = iter(dl)
+            x, y = next(batches)
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x.to(device)), y.to(device))
+        loss.backward()
+        opt.step()
+        avg = beta * avg + (1 - beta) * loss.item()
+        smoothed = avg / (1 - beta ** (step + 1))
+        if not math.isfinite(smoothed) or (step > 5 and smoothed > 4 * best):
+            break  # diverged: the rest of the sweep says nothing
+        best = min(best, smoothed)
+        lrs.append(lr)
+        losses.append(smoothed)
+    return lrs, losses
+
+
+def suggest(lrs, losses) -> tuple[float, tuple[float, float]]:
+    """lr at the steepest descent of the smoothed loss (in log-lr), and the window around it
+    where the loss still falls at least half as fast."""
+    if len(lrs) < 5:
+        return lrs[0], (lrs[0], lrs[-1])
+    log_lr = np.log10(lrs)
+    grad = np.gradient(np.asarray(losses), log_lr)
+    i = int(np.argmin(grad[: max(len(grad) - 2, 1)]))
+    ok = np.where(grad <= grad[i] / 2)[0]
+    lo, hi = ok[ok <= i].min(), ok[ok >= i].max()
+    return float(lrs[i]), (float(lrs[lo]), float(lrs[hi]))
+
+
+def main(argv=None) -> int:
+    args = common_parser(__doc__.splitlines()[0]).parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.overrides)
+        data = load_task_data(cfg, data_dir(cfg, args.data_dir), args.download)
+    except (ConfigError, FileNotFoundError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    f = cfg.get("lr_finder", {})
+    lrs, losses = sweep(cfg, data, device_for(args), float(f.get("start", 1e-5)), float(f.get("end", 10)),
+                        int(f.get("steps", 100)))
+    lr, window = suggest(lrs, losses)
+    from torch.utils.tensorboard import SummaryWriter
+
+    from . import plots
+    out = run_dir(cfg, "lr_finder")
+    with SummaryWriter(str(out)) as writer:
+        for step, (a, b) in enumerate(zip(lrs, losses)):
+            writer.add_scalar("lr_finder/loss", b, step)
+            writer.add_scalar("lr_finder/lr", a, step)
+    fig = plots.lr_finder(lrs, losses, lr, window)
+    art = artifacts_dir(cfg)
+    for folder in (out, art):
+        fig.savefig(folder / f"{cfg['name']}_lr_finder.png", dpi=90)
+    result = {"lrs": lrs, "losses": losses, "suggested_lr": lr, "window": list(window)}
+    (art / f"{cfg['name']}_lr_finder.json").write_text(json.dumps(result))
+    print(f"suggested lr {lr:.3g}, window {window[0]:.3g} .. {window[1]:.3g}; plot {art / (cfg['name'] + '_lr_finder.png')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,53 @@
+"""Model card (checkpoints/<task>/<name>.md), generated from the checkpoint itself."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+
+def _fmt(v):
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def render(ckpt: dict, name: str) -> str:
+    m, cfg = ckpt.get("metrics", {}), ckpt.get("config", {})
+    lines = [f"# {cfg.get('task', '?')}:{name}", "",
+             f"Architecture `{ckpt['arch']}` {ckpt.get('arch_kwargs', {})}; {ckpt.get('num_parameters', '?')} parameters; "
+             f"labels: {', '.join(ckpt['labels'][:20])}{' ...' if len(ckpt['labels']) > 20 else ''}.", "",
+             "## Metrics", "", "| metric | value |", "|---|---|"]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in m.items() if not isinstance(v, (dict, list))]
+    lines += ["", f"Data: {ckpt.get('data_description', '?')}", "",
+              f"Training time: {ckpt.get('train_seconds', 0) / 60:.1f} min on {ckpt.get('train_device', '?')}; "
+              f"seed {ckpt.get('seed')}; code version {ckpt.get('code_version')}.", "",
+              "Reproduce:", "", "```", ckpt.get("reproduce", "?"), "```", ""]
+    if ckpt.get("sanity"):
+        s = ckpt["sanity"]
+        lines += [f"First-batch check: initial loss {s['initial_loss']:.3f} vs log(C) {s['log_num_classes']:.3f}, "
+                  f"gradient norm {s['grad_norm']:.3g}.", ""]
+    if ckpt.get("baselines"):
+        lines += ["Baselines on the test split: " + ", ".join(
+            f"{k} accuracy {v['accuracy']:.4f} / macro-F1 {v['macro_f1']:.4f}" for k, v in ckpt["baselines"].items()), ""]
+    hist = ckpt.get("history") or []
+    if hist:
+        keys = [k for k in hist[0] if k != "epoch"]
+        lines += ["## History", "", "| epoch | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+        lines += [f"| {h['epoch']} | " + " | ".join(_fmt(h.get(k, '')) for k in keys) + " |" for h in hist]
+        lines.append("")
+    report = m.get("per_class")
+    if report:
+        lines += ["## Per-class report (test)", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+        lines += [f"| {r['label']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |"
+                  for r in report]
+        lines.append("")
+    if cfg.get("notes"):
+        lines += ["## Notes", "", str(cfg["notes"]), ""]
+    return "\n".join(lines)
+
+
+def write(checkpoint_path: str | Path) -> Path:
+    path = Path(checkpoint_path)
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    out = path.with_suffix(".md")
+    out.write_text(render(ckpt, path.stem))
+    return out

@@ -1,0 +1,123 @@
+"""python -m training.train --config training/configs/<task>.yaml [--overfit-small N]
+
+The full course workflow's training step: first-batch check, then either the overfit
+sanity check on N examples or the full training (best checkpoint by the validation
+metric, saved every epoch, evaluated on the test split at the end, model card written).
+Runs under `torchrun --nproc_per_node=N` too (DistributedDataParallel).
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import TensorDataset
+
+from .common import build, device_for, output_path, public_config, reproduce_command, run_dir, write_checkpoint
+from .config import ConfigError, common_parser, data_dir, load_config
+from .datasets import load_task_data
+from .engine import dist_setup, dist_teardown, evaluate, first_batch_check, fit, is_main, make_optimizer, seed_everything
+
+
+def overfit_small(cfg, data, n: int, device, max_steps: int = 300) -> float:
+    """Memorise n training examples: the loss must go to ~0, else something is broken."""
+    seed_everything(int(cfg["train"].get("seed", 0)))
+    model = build(cfg).to(device)
+    x, y = data.train.tensors
+    x, y = x[:n].to(device), y[:n].to(device)
+    opt = make_optimizer(cfg, model.parameters())
+    model.train()
+    loss = torch.tensor(float("nan"))
+    for step in range(1, max_steps + 1):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        if step % 25 == 0:
+            print(f"overfit step {step}: loss {float(loss):.4f}")
+        if float(loss) < 1e-3:
+            break
+    model.eval()
+    with torch.no_grad():
+        final = float(F.cross_entropy(model(x), y))
+    print(f"overfit-small: {n} examples, final loss {final:.5f} after {step} steps (eval mode)")
+    return final
+
+
+def main(argv=None) -> int:
+    parser = common_parser(__doc__.splitlines()[0])
+    parser.add_argument("--overfit-small", type=int, default=0, metavar="N", help="only memorise N examples")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config, args.overrides)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rank, world = dist_setup()
+    device = device_for(args)
+    if world > 1 and device.type == "cuda":
+        device = torch.device("cuda", rank % torch.cuda.device_count())
+    try:
+        data = load_task_data(cfg, data_dir(cfg, args.data_dir), args.download)
+    except (FileNotFoundError, KeyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    num_classes = len(data.labels)
+    model = build(cfg)
+    sanity = first_batch_check(model, data.train, num_classes, int(cfg["train"].get("batch_size", 64)), device)
+    if is_main():
+        print(f"first batch: loss {sanity['initial_loss']:.4f} (log C = {sanity['log_num_classes']:.4f}), "
+              f"grad norm {sanity['grad_norm']:.4g} -> {'ok' if sanity['ok'] else 'CHECK THE MODEL'}")
+    if args.overfit_small:
+        final = overfit_small(cfg, data, args.overfit_small, device)
+        dist_teardown()
+        return 0 if final < 0.05 else 1
+
+    writer = None
+    if is_main():
+        from torch.utils.tensorboard import SummaryWriter
+        writer = SummaryWriter(str(run_dir(cfg, "train")))
+    start = time.time()
+    reproduce = reproduce_command("training.train")
+    extra = {"sanity": sanity, "reproduce": reproduce, "data_description": data.description,
+             "train_device": f"{device.type} x{world}", "num_parameters": sum(p.numel() for p in model.parameters())}
+
+    def save(best_state, history, best):  # every epoch: a killed run keeps its best epoch so far
+        write_checkpoint(cfg, best_state, data, metrics={"best_val": best, "complete": False}, history=history,
+                         extra={**extra, "train_seconds": time.time() - start})
+
+    best_state, history, best = fit(cfg, model, data, device, writer, on_epoch=save)
+    if is_main():
+        model.load_state_dict(best_state)
+        test = evaluate(model, data.test, num_classes, device)
+        metrics = {"test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"], "test_loss": test["loss"],
+                   "best_epoch": best["epoch"], "val_accuracy": best["val_accuracy"], "val_f1": best["val_f1"],
+                   "split": data.description, "complete": True}
+        path = write_checkpoint(cfg, best_state, data, metrics=metrics, history=history,
+                                extra={**extra, "train_seconds": time.time() - start,
+                                       "confusion_matrix": torch.from_numpy(test["confusion"])})
+        from .model_card import write as write_card
+        write_card(path)
+        writer.add_hparams({k: v for k, v in _flat(public_config(cfg)).items()},
+                           {"hparam/test_accuracy": test["accuracy"], "hparam/best_val_accuracy": best["val_accuracy"]})
+        writer.close()
+        print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB): test accuracy {test['accuracy']:.4f}, "
+              f"macro-F1 {test['macro_f1']:.4f}, best epoch {best['epoch']}, {(time.time() - start) / 60:.1f} min")
+    dist_teardown()
+    return 0
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flat(v, key + "."))
+        elif isinstance(v, (int, float, str, bool)):
+            out[key] = v
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())
