@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from demos import image_explainer
+from demos import sensitivity
 
 TITLE = "Explainable audio & image classification lab"
 CSS_PATH = Path(__file__).parent / "assets" / "style.css"
@@ -17,6 +18,7 @@ def build_app() -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\nWhat our models predict, and why: top-k labels and class activation maps.")
         with gr.Tabs():
             image_explainer.build()
+            sensitivity.build()
     return demo
 
 

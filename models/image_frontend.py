@@ -33,15 +33,44 @@ class ImageSpec:
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     grayscale: bool = False
+    # MNIST-style digits: white ink on black, centred by mass in a 20x20 box of a 28x28 image.
+    # A drawing (dark ink on white) or a photo of a digit is brought to that form first.
+    invert_light_background: bool = False
 
     def to_dict(self) -> dict:
         return {"kind": "image", "size": self.size, "mean": list(self.mean), "std": list(self.std),
-                "grayscale": self.grayscale}
+                "grayscale": self.grayscale, "invert_light_background": self.invert_light_background}
 
     @classmethod
     def from_dict(cls, d: dict) -> "ImageSpec":
         return cls(size=int(d["size"]), mean=tuple(d["mean"]), std=tuple(d["std"]),
-                   grayscale=bool(d.get("grayscale", False)))
+                   grayscale=bool(d.get("grayscale", False)),
+                   invert_light_background=bool(d.get("invert_light_background", False)))
+
+
+def mnist_style(img: Image.Image, size: int = 28, box: int = 20) -> Image.Image:
+    """Grey image -> white-on-black digit, cropped to its ink, fitted in `box` and centred
+    by its centre of mass in a `size` square (how MNIST digits were made)."""
+    arr = np.asarray(img.convert("L"), dtype=np.float32)
+    if arr.mean() > 127:  # light background: dark ink
+        arr = 255 - arr
+    arr = np.clip(arr - np.median(arr), 0, None)  # remove the background level
+    if arr.max() <= 0:
+        return Image.new("L", (size, size))
+    arr = arr * (255.0 / arr.max())
+    ys, xs = np.nonzero(arr > 40)
+    if len(ys) == 0:
+        return Image.new("L", (size, size))
+    crop = Image.fromarray(arr[ys.min(): ys.max() + 1, xs.min(): xs.max() + 1].astype(np.uint8))
+    scale = box / max(crop.size)
+    crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))),
+                       Image.Resampling.LANCZOS)
+    c = np.asarray(crop, dtype=np.float32)
+    total = c.sum() or 1.0
+    cy, cx = (np.arange(c.shape[0]) @ c.sum(1)) / total, (np.arange(c.shape[1]) @ c.sum(0)) / total
+    canvas = Image.new("L", (size, size))
+    canvas.paste(crop, (int(round(size / 2 - cx)), int(round(size / 2 - cy))))
+    return canvas
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

@@ -18,7 +18,7 @@ from . import cam as cam_lib
 from .architectures import build_model
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .device import pick_device
-from .image_frontend import ImageSpec, load_image, to_tensor
+from .image_frontend import ImageSpec, load_image, mnist_style, to_tensor
 from .registry import parse_model_id
 
 
@@ -53,7 +53,11 @@ class ImagePredictor:
 
     # -- inputs
     def load(self, x) -> Image.Image:
-        return load_image(x)
+        """The RGB image the model sees (and the heatmap is aligned with)."""
+        img = load_image(x)
+        if self.spec.invert_light_background:  # digit models: MNIST-style 28x28, white on black
+            img = mnist_style(img, self.spec.size).convert("RGB")
+        return img
 
     def _batch(self, images: list[Image.Image]) -> torch.Tensor:
         return to_tensor(images, self.spec).to(self.device)

@@ -95,6 +95,15 @@ add_task(Task(
 ))
 
 
+add_task(Task(
+    id="mnist", title="MNIST handwritten digits", modality="image",
+    models=(ModelEntry(name="cnn", arch="mnist-net",
+                       train_command="python -m training.train --config training/configs/mnist.yaml",
+                       description="PyTorch MNIST example CNN (2 conv + dropout + 2 fc), Adadelta, 14 epochs"),),
+    default="cnn",
+))
+
+
 def parse_model_id(model_id: str) -> tuple[Task, ModelEntry]:
     """"esc50:cnn" -> (task, entry); "esc50" -> the task's default model."""
     task_id, _, arch = model_id.partition(":")

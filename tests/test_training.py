@@ -1,0 +1,152 @@
+"""Every training command on the tiny synthetic task (seconds), the metrics on a
+hand-checked confusion matrix, a 2-process DDP run, and the MNIST loader on real records."""
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from conftest import ROOT
+from training.baselines import baselines
+from training.config import ConfigError, load_config
+from training.loss_study import overfit_verdict
+from training.metrics import confusion_matrix, per_class, summary
+
+SYNTH = ROOT / "training" / "configs" / "synthetic.yaml"
+DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture()
+def cfg_path(tmp_path):
+    """synthetic.yaml writing into tmp_path (checkpoint, tables), so tests leave no files behind."""
+    cfg = yaml.safe_load(SYNTH.read_text())
+    cfg["output"] = str(tmp_path / "synthetic" / "cnn.pt")  # absolute: ROOT / abs == abs
+    path = tmp_path / "synthetic.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def run(module, *args, env=None, timeout=300):
+    out = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=timeout, env={**os.environ, **(env or {})})
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout
+
+
+def test_metrics_on_a_hand_checked_confusion_matrix():
+    y_true = [0, 0, 0, 1, 1, 2]
+    y_pred = [0, 0, 1, 1, 2, 2]
+    cm = confusion_matrix(y_true, y_pred, 3)
+    assert cm.tolist() == [[2, 1, 0], [0, 1, 1], [0, 0, 1]]
+    pc = per_class(cm)
+    # class 0: P=2/2 R=2/3 F1=0.8; class 1: P=1/2 R=1/2 F1=0.5; class 2: P=1/2 R=1 F1=2/3
+    assert np.allclose(pc["f1"], [0.8, 0.5, 2 / 3])
+    s = summary(cm)
+    assert s["accuracy"] == pytest.approx(4 / 6) and s["macro_f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+
+
+def test_baselines():
+    train = np.array([0, 0, 0, 1, 2])
+    test = np.array([0, 1, 2, 0])
+    b = baselines(train, test, 3)
+    assert b["majority"]["accuracy"] == 0.5  # always predicts class 0
+    assert 0 <= b["uniform_random"]["accuracy"] <= 1
+
+
+def test_overfit_verdict():
+    falling = [1.0, 0.5, 0.3, 0.2, 0.1]
+    assert overfit_verdict(falling, [1.0, 0.6, 0.5, 0.6, 0.8])["overfits"]
+    assert not overfit_verdict(falling, [1.0, 0.6, 0.5, 0.45, 0.44])["overfits"]
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "none.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("task: x\n")
+    with pytest.raises(ConfigError, match="lacks"):
+        load_config(bad)
+    cfg = load_config(SYNTH, ["train.epochs=7", "optim.lr=0.5"])
+    assert cfg["train"]["epochs"] == 7 and cfg["optim"]["lr"] == 0.5
+
+
+def test_train_writes_a_checkpoint_the_app_can_serve(cfg_path, tmp_path):
+    out = run("training.train", "--config", cfg_path)
+    assert "first batch: loss" in out and "-> ok" in out
+    ckpt_path = tmp_path / "synthetic" / "cnn.pt"
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    assert ckpt["metrics"]["complete"] and ckpt["metrics"]["test_accuracy"] > 0.9
+    assert len(ckpt["history"]) == 2 and {"train_loss", "val_loss", "val_accuracy", "lr"} <= set(ckpt["history"][0])
+    assert abs(ckpt["sanity"]["initial_loss"] - math.log(4)) < 0.5 and ckpt["sanity"]["grad_norm"] > 0
+    assert "training.train" in ckpt["reproduce"] and ckpt["seed"] == 0
+    assert (tmp_path / "synthetic" / "cnn.md").read_text().count("| epoch |") == 1
+    from models.checkpoint import model_from_checkpoint
+    from models.image_frontend import ImageSpec
+    model = model_from_checkpoint(ckpt)
+    assert ImageSpec.from_dict(ckpt["preprocessing"]).grayscale
+    x, y = next(iter(torch.utils.data.DataLoader(
+        __import__("training.datasets", fromlist=["x"]).load_task_data(load_config(cfg_path), ROOT).test, batch_size=64)))
+    assert (model(x).argmax(1) == y).float().mean() > 0.9
+
+    out = run("training.evaluate", "--config", cfg_path, "--checkpoint", ckpt_path)
+    assert "test accuracy" in out
+    assert (tmp_path / "synthetic" / "cnn_confusion.png").stat().st_size > 1000
+    cm = np.loadtxt(tmp_path / "synthetic" / "cnn_confusion.csv", delimiter=",", skiprows=1)
+    assert cm.shape == (4, 4) and cm.sum() == len(y) or cm.sum() > 0
+    ckpt = torch.load(ckpt_path, weights_only=True)
+    assert len(ckpt["metrics"]["per_class"]) == 4 and "majority" in ckpt["baselines"]
+
+
+def test_overfit_small_reaches_near_zero_loss(cfg_path):
+    out = run("training.train", "--config", cfg_path, "--overfit-small", 16)
+    final = float(out.split("final loss ")[1].split()[0])
+    assert final < 0.05
+
+
+def test_lr_finder_grid_search_baselines(cfg_path, tmp_path):
+    out = run("training.lr_finder", "--config", cfg_path)
+    result = json.loads((tmp_path / "synthetic" / "cnn_lr_finder.json").read_text())
+    assert result["window"][0] <= result["suggested_lr"] <= result["window"][1]
+    assert len(result["lrs"]) >= 10 and "suggested lr" in out
+    out = run("training.grid_search", "--config", cfg_path)
+    table = (tmp_path / "synthetic" / "cnn_grid.csv").read_text().splitlines()
+    assert len(table) == 1 + 4 and "best:" in out  # 2 lr x 2 fc_units
+    out = run("training.baselines", "--config", cfg_path)
+    assert "majority" in out and "uniform_random" in out
+
+
+def test_two_process_ddp_smoke(cfg_path, tmp_path):
+    torchrun = Path(sys.executable).parent / "torchrun"
+    out = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "training.train",
+                          "--config", str(cfg_path), "--set", "train.epochs=1"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert out.returncode == 0, out.stderr[-3000:]
+    ckpt = torch.load(tmp_path / "synthetic" / "cnn.pt", weights_only=True)
+    assert ckpt["train_device"] == "cpu x2" and ckpt["metrics"]["complete"]
+
+
+def test_bad_config_is_one_line(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "training.train", "--config", str(tmp_path / "nope.yaml")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and out.stderr.strip().startswith("error:") and len(out.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(not (DATA / "mnist").is_dir(), reason="../shared/data/mnist not present")
+def test_mnist_loader_on_real_records():
+    from training.datasets import load_task_data
+    cfg = load_config(ROOT / "training" / "configs" / "mnist.yaml")
+    data = load_task_data(cfg, DATA)
+    assert (len(data.train), len(data.val), len(data.test)) == (55000, 5000, 10000)
+    x, y = data.test.tensors
+    assert x.shape == (10000, 1, 28, 28) and sorted(torch.unique(y).tolist()) == list(range(10))
+    assert abs(float(data.train.tensors[0].mean())) < 0.05  # normalised with MNIST's mean/std
+    swapped = load_task_data(load_config(ROOT / "training" / "configs" / "mnist.yaml", ["data.swap=true"]), DATA)
+    assert len(swapped.test) == 60000 and len(swapped.train) + len(swapped.val) == 10000
