@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from demos import image_explainer
-from demos import sensitivity
+from demos import sensitivity, training
 
 TITLE = "Explainable audio & image classification lab"
 CSS_PATH = Path(__file__).parent / "assets" / "style.css"
@@ -19,6 +19,7 @@ def build_app() -> gr.Blocks:
         with gr.Tabs():
             image_explainer.build()
             sensitivity.build()
+            training.build()
     return demo
 
 

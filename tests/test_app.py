@@ -46,3 +46,23 @@ def test_bad_inputs_get_a_message_and_the_server_keeps_serving(client, bad_image
                        api_name="/explain")
     labels, *_ = client.predict(handle_file(str(coffee_path)), *ARGS, api_name="/explain")
     assert labels["label"] == "espresso"
+
+
+def _seven(path):
+    from PIL import ImageDraw
+    im = Image.new("RGB", (200, 200), "white")
+    draw = ImageDraw.Draw(im)
+    draw.line([(50, 40), (150, 40)], fill="black", width=14)
+    draw.line([(150, 40), (80, 170)], fill="black", width=14)
+    im.save(path)
+    return path
+
+
+def test_mnist_classifier_and_training_tab(client, tmp_path):
+    labels, cam = client.predict(None, handle_file(str(_seven(tmp_path / "seven.png"))), api_name="/classify_digit")
+    assert labels["label"] == "7"
+    assert Image.open(cam).size == (224, 224)
+    metrics, curves, *_ = client.predict("mnist:cnn", api_name="/training_model")
+    assert "mnist:cnn" in metrics and "Reproduce" in metrics and curves is not None
+    with pytest.raises(Exception, match="Draw a digit"):
+        client.predict(None, None, api_name="/classify_digit")

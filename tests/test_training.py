@@ -124,11 +124,16 @@ def test_lr_finder_grid_search_baselines(cfg_path, tmp_path):
 
 def test_two_process_ddp_smoke(cfg_path, tmp_path):
     torchrun = Path(sys.executable).parent / "torchrun"
-    out = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "training.train",
-                          "--config", str(cfg_path), "--set", "train.epochs=1"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert out.returncode == 0, out.stderr[-3000:]
+    proc = subprocess.Popen([str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "training.train",
+                             "--config", str(cfg_path), "--set", "train.epochs=1"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"}, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=300)
+    finally:  # never leave worker processes behind
+        if proc.poll() is None:
+            os.killpg(proc.pid, 9)
+    assert proc.returncode == 0, err[-3000:]
     ckpt = torch.load(tmp_path / "synthetic" / "cnn.pt", weights_only=True)
     assert ckpt["train_device"] == "cpu x2" and ckpt["metrics"]["complete"]
 

@@ -1,0 +1,111 @@
+"""Training tab: a model's curves, LR finder, grid search, confusion matrix and test
+metrics; the MNIST loss-curve study; and an MNIST classifier you can draw for."""
+from __future__ import annotations
+
+import gradio as gr
+import numpy as np
+from PIL import Image
+
+from models import load_predictor
+from models.cam import overlay
+from models.registry import TASKS
+from training import artifacts, plots
+
+from .common import SafeImage, user_errors
+
+
+def trained_model_ids() -> list[str]:
+    return [f"{t.id}:{m.name}" for t in TASKS.values() for m in t.models if m.from_checkpoint]
+
+
+@user_errors
+def show_model(model_id: str):
+    art = artifacts.load(model_id)
+    ckpt = art["checkpoint"]
+    curves = plots.curves(ckpt["history"], model_id) if ckpt and ckpt.get("history") else None
+    lr = art["lr_finder"]
+    lr_fig = plots.lr_finder(lr["lrs"], lr["losses"], lr["suggested_lr"], lr["window"]) if lr else None
+    cm = artifacts.confusion(art)
+    cm_fig = plots.confusion(*cm) if cm else None
+    grid = art["grid_markdown"] or "No grid search yet."
+    return artifacts.metrics_markdown(art), curves, lr_fig, grid, cm_fig
+
+
+@user_errors
+def show_study():
+    study = artifacts.load("mnist")["loss_study"]
+    if not study:
+        return artifacts.study_markdown(None), None, None
+    runs = {name: r["history"] for name, r in study["runs"].items()}
+    train = plots.loss_synthesis({n: [{"epoch": h["epoch"], "loss": h["train_eval_loss"]} for h in hs]
+                                  for n, hs in runs.items()}, "loss", "Train loss (whole train set), 4 runs")
+    test = plots.loss_synthesis({n: [{"epoch": h["epoch"], "loss": h["test_loss"]} for h in hs]
+                                 for n, hs in runs.items()}, "loss", "Test loss (whole test set), 4 runs")
+    return artifacts.study_markdown(study), train, test
+
+
+def _sketch_image(sketch):
+    """gr.Sketchpad value -> RGBA array of the drawing (None if nothing drawn)."""
+    if sketch is None:
+        return None
+    comp = sketch.get("composite") if isinstance(sketch, dict) else sketch
+    if comp is None or (isinstance(comp, np.ndarray) and comp.size and comp[..., :3].std() == 0
+                        and (comp.shape[-1] < 4 or comp[..., 3].max() == 0)):
+        return None
+    return comp
+
+
+@user_errors
+def classify_digit(sketch, upload):
+    image = upload if upload is not None else _sketch_image(sketch)
+    if image is None:
+        raise gr.Error("Draw a digit (or upload a photo of one) first.", print_exception=False)
+    predictor = load_predictor("mnist")
+    res = predictor.analyze(image, top_k=3)
+    big = res.image.resize((224, 224), Image.Resampling.NEAREST)
+    heat = np.asarray(Image.fromarray((res.heatmap * 255).astype(np.uint8)).resize((224, 224), Image.Resampling.BILINEAR),
+                      dtype=np.float32) / 255
+    return res.probs, overlay(big, heat, 0.45)
+
+
+def build() -> None:
+    with gr.Tab("Training", id="training"):
+        gr.Markdown("Every checkpoint the app serves, with the course workflow that produced it.")
+        ids = trained_model_ids()
+        with gr.Row():
+            model = gr.Dropdown(ids, value=ids[0] if ids else None, label="Trained model", scale=2)
+            refresh = gr.Button("Reload", scale=0)
+        metrics = gr.Markdown()
+        with gr.Row():
+            curves = gr.Plot(label="Loss and metric per epoch")
+            cm = gr.Plot(label="Confusion matrix (test)")
+        with gr.Row():
+            lr = gr.Plot(label="LR finder")
+            grid = gr.Markdown(label="Grid search")
+        outputs = [metrics, curves, lr, grid, cm]
+        model.change(show_model, model, outputs, api_name="training_model")
+        refresh.click(show_model, model, outputs, api_name=False)
+
+        with gr.Accordion("MNIST: the loss-curve study (as is / swapped / swapped without dropout / no dropout)",
+                          open=True):
+            study = gr.Markdown()
+            with gr.Row():
+                train_plot = gr.Plot(label="train losses")
+                test_plot = gr.Plot(label="test losses")
+
+        with gr.Accordion("MNIST classifier: draw a digit", open=True):
+            with gr.Row():
+                sketch = gr.Sketchpad(label="Draw a digit (pick the brush first)", type="numpy", height=300,
+                                      canvas_size=(280, 280),
+                                      brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
+                upload = SafeImage(type="filepath", label="...or upload a photo of one", height=280)
+                with gr.Column():
+                    digit = gr.Label(num_top_classes=3, label="Prediction")
+                    digit_cam = gr.Image(label="What the model saw (28x28) and its GradCAM", height=224)
+            classify = gr.Button("Classify", variant="primary")
+        classify.click(classify_digit, [sketch, upload], [digit, digit_cam], api_name="classify_digit")
+
+        demo = gr.context.Context.root_block
+        if demo is not None:
+            demo.load(show_model, model, outputs, api_name=False)
+            demo.load(show_study, None, [study, train_plot, test_plot], api_name=False)
