@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -19,21 +18,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def timed(fn, repeats: int) -> list[float]:
-    fn()  # warm-up
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-def fmt(ts: list[float]) -> str:
-    ts = sorted(ts)
-    return f"p50 {1000 * statistics.median(ts):7.1f} ms   p90 {1000 * ts[int(0.9 * (len(ts) - 1))]:7.1f} ms"
+from timing import fmt_ms as fmt, timed  # noqa: E402
 
 
 def cold_start(image: Path) -> float:

@@ -11,29 +11,15 @@ what the app adds (PNG files, ZIP, CSV, the plot).
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
-
-def timed(fn, repeats: int) -> list[float]:
-    fn()  # warm-up
-    out = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-def fmt(ts: list[float]) -> str:
-    ts = sorted(ts)
-    return f"p50 {statistics.median(ts):6.2f} s   min {ts[0]:6.2f} s   max {ts[-1]:6.2f} s"
+from timing import fmt_s as fmt, timed  # noqa: E402
 
 
 def main() -> None:

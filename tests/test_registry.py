@@ -25,3 +25,17 @@ def test_parse_model_id_default_and_explicit():
 def test_unknown_ids_raise_keyerror(bad):
     with pytest.raises(KeyError):
         parse_model_id(bad)
+
+
+def test_missing_checkpoint_shows_the_train_command(monkeypatch, tmp_path):
+    import torch
+
+    from demos.image_explainer import describe_model
+    from models import registry
+    from models.errors import ModelUnavailable
+    from models.predictor import _build
+
+    monkeypatch.setattr(registry, "CHECKPOINT_DIR", tmp_path)
+    with pytest.raises(ModelUnavailable, match="python -m training.train --config training/configs/mnist.yaml"):
+        _build("mnist", torch.device("cpu"))
+    assert "python -m training.train --config training/configs/mnist.yaml" in describe_model("mnist:cnn")

@@ -3,7 +3,6 @@ hand-checked confusion matrix, a 2-process DDP run, and the MNIST loader on real
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path

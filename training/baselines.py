@@ -9,9 +9,8 @@ import sys
 
 import numpy as np
 
-from .common import artifacts_dir
-from .config import ConfigError, common_parser, data_dir, load_config
-from .datasets import load_task_data
+from .common import artifacts_dir, load_for_cli
+from .config import common_parser
 from .metrics import confusion_matrix, summary
 
 
@@ -24,12 +23,7 @@ def baselines(train_labels: np.ndarray, test_labels: np.ndarray, num_classes: in
 
 def main(argv=None) -> int:
     args = common_parser(__doc__.splitlines()[0]).parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.overrides)
-        data = load_task_data(cfg, data_dir(cfg, args.data_dir), args.download)
-    except (ConfigError, FileNotFoundError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cfg, data = load_for_cli(args)
     result = baselines(data.train.tensors[1].numpy(), data.test.tensors[1].numpy(), len(data.labels),
                        int(cfg["train"].get("seed", 0)))
     (artifacts_dir(cfg) / f"{cfg['name']}_baselines.json").write_text(json.dumps(result, indent=1))

@@ -58,3 +58,17 @@ def write_checkpoint(cfg: dict, state: dict, data, *, metrics: dict, history: li
                            labels=data.labels, preprocessing=data.preprocessing, metrics=metrics, history=history,
                            config=public_config(cfg), seed=int(cfg["train"].get("seed", 0)),
                            half=bool(cfg.get("save_half", False)), **extra)
+
+
+def load_for_cli(args, with_data: bool = True):
+    """(cfg, data) for a command's parsed args; a bad config or missing data ends the
+    command with a one-line message and exit code 2."""
+    from .config import ConfigError, data_dir, load_config
+    from .datasets import load_task_data
+    try:
+        cfg = load_config(args.config, args.overrides)
+        data = load_task_data(cfg, data_dir(cfg, args.data_dir), args.download) if with_data else None
+    except (ConfigError, FileNotFoundError, KeyError) as exc:
+        print(f"error: {str(exc).strip(chr(34))}", file=sys.stderr)
+        raise SystemExit(2) from None
+    return cfg, data

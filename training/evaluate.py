@@ -15,9 +15,8 @@ from models.checkpoint import load_checkpoint, model_from_checkpoint
 from models.errors import ModelUnavailable
 
 from .baselines import baselines
-from .config import ConfigError, common_parser, data_dir, load_config
-from .datasets import load_task_data
-from .common import device_for
+from .common import device_for, load_for_cli
+from .config import common_parser
 from .engine import evaluate
 from .metrics import per_class
 
@@ -33,12 +32,11 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", required=True)
     args = parser.parse_args(argv)
     try:
-        cfg = load_config(args.config, args.overrides)
         ckpt = load_checkpoint(args.checkpoint)
-        data = load_task_data(cfg, data_dir(cfg, args.data_dir), args.download)
-    except (ConfigError, FileNotFoundError, KeyError, ModelUnavailable) as exc:
+    except ModelUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    cfg, data = load_for_cli(args)
     device = device_for(args)
     model = model_from_checkpoint(ckpt).to(device)
     res = evaluate(model, data.test, len(data.labels), device)

@@ -13,9 +13,8 @@ import time
 
 from torch.utils.data import TensorDataset
 
-from .common import artifacts_dir, build, device_for, run_dir
-from .config import ConfigError, common_parser, copy_cfg, data_dir, load_config, set_dotted
-from .datasets import load_task_data
+from .common import artifacts_dir, build, device_for, run_dir, load_for_cli
+from .config import common_parser, copy_cfg, set_dotted
 from .engine import fit
 
 SETTINGS = {"epochs", "train_subset"}  # keys of `grid` that are not searched
@@ -28,12 +27,7 @@ def combos(grid: dict) -> list[dict]:
 
 def main(argv=None) -> int:
     args = common_parser(__doc__.splitlines()[0]).parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.overrides)
-        data = load_task_data(cfg, data_dir(cfg, args.data_dir), args.download)
-    except (ConfigError, FileNotFoundError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cfg, data = load_for_cli(args)
     grid = cfg.get("grid") or {}
     if not combos(grid) or not grid:
         print("error: the config has no `grid` section", file=sys.stderr)

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import torch
 
-from .common import ROOT, artifacts_dir, run_dir
-from .config import ConfigError, common_parser, load_config
+from .common import ROOT, artifacts_dir, load_for_cli, run_dir
+from .config import common_parser
 
 TOLERANCE = 0.05  # test loss must end >5% above its minimum to count as rising
 
@@ -44,11 +43,7 @@ def main(argv=None) -> int:
     parser = common_parser(__doc__.splitlines()[0])
     parser.add_argument("--reuse", action="store_true", help="use finished run checkpoints instead of retraining")
     args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.overrides)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cfg, _ = load_for_cli(args, with_data=False)
     runs = cfg.get("study") or []
     if not runs:
         print("error: the config has no `study` section", file=sys.stderr)

@@ -11,12 +11,10 @@ import math
 import sys
 
 import numpy as np
-import torch
 import torch.nn.functional as F
 
-from .common import artifacts_dir, build, device_for, run_dir
-from .config import ConfigError, common_parser, data_dir, load_config
-from .datasets import load_task_data
+from .common import artifacts_dir, build, device_for, run_dir, load_for_cli
+from .config import common_parser
 from .engine import loader, make_optimizer, seed_everything
 
 
@@ -66,12 +64,7 @@ def suggest(lrs, losses) -> tuple[float, tuple[float, float]]:
 
 def main(argv=None) -> int:
     args = common_parser(__doc__.splitlines()[0]).parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.overrides)
-        data = load_task_data(cfg, data_dir(cfg, args.data_dir), args.download)
-    except (ConfigError, FileNotFoundError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cfg, data = load_for_cli(args)
     f = cfg.get("lr_finder", {})
     lrs, losses = sweep(cfg, data, device_for(args), float(f.get("start", 1e-5)), float(f.get("end", 10)),
                         int(f.get("steps", 100)))

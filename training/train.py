@@ -12,11 +12,9 @@ import time
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import TensorDataset
 
-from .common import build, device_for, output_path, public_config, reproduce_command, run_dir, write_checkpoint
-from .config import ConfigError, common_parser, data_dir, load_config
-from .datasets import load_task_data
+from .common import build, device_for, load_for_cli, public_config, reproduce_command, run_dir, write_checkpoint
+from .config import common_parser
 from .engine import dist_setup, dist_teardown, evaluate, first_batch_check, fit, is_main, make_optimizer, seed_everything
 
 
@@ -49,20 +47,11 @@ def main(argv=None) -> int:
     parser = common_parser(__doc__.splitlines()[0])
     parser.add_argument("--overfit-small", type=int, default=0, metavar="N", help="only memorise N examples")
     args = parser.parse_args(argv)
-    try:
-        cfg = load_config(args.config, args.overrides)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cfg, data = load_for_cli(args)
     rank, world = dist_setup()
     device = device_for(args)
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", rank % torch.cuda.device_count())
-    try:
-        data = load_task_data(cfg, data_dir(cfg, args.data_dir), args.download)
-    except (FileNotFoundError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     num_classes = len(data.labels)
     model = build(cfg)
     sanity = first_batch_check(model, data.train, num_classes, int(cfg["train"].get("batch_size", 64)), device)
