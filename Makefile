@@ -29,6 +29,7 @@ test: venv sysdeps
 
 bench: venv
 	$(PY) benchmarks/bench_image.py
+	$(PY) benchmarks/bench_sensitivity.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
