@@ -125,3 +125,166 @@ def load_task_data(cfg: dict, root: Path, download: bool = False) -> TaskData:
         x, y = data.train.tensors
         data.train = TensorDataset(x[: int(subset)], y[: int(subset)])
     return data
+
+
+# --- ESC-50 (official layout: <root>/esc50/meta/esc50.csv + audio/; the CSV's `filename`
+# column names the clips, whatever their format: 44.1 kHz WAV officially, OGG here)
+
+ESC50_URL = "https://github.com/karolpiczak/ESC-50/archive/master.zip"
+ESC50_CSV = Path("meta") / "esc50.csv"
+# Decoded clips are cached outside the repo: decoding 2000 clips takes a while on 2 cores,
+# and the cache (640 MB at 16 kHz) must never end up in git.
+CACHE_ENV = "XAI_LAB_CACHE"
+DEFAULT_CACHE_DIR = Path.home() / ".cache" / "xai-lab"
+DOWNLOAD_CHUNK = 1 << 20
+
+
+def cache_dir() -> Path:
+    import os
+    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE_DIR)
+
+
+def audio_spec(cfg: dict):
+    """AudioSpec from data.sample_rate and data.clip_seconds plus the config's `audio`
+    section (n_mels, n_fft, hop_length, f_min, f_max, top_db): what the checkpoint stores."""
+    from models.audio_frontend import AudioSpec
+    data, audio = cfg["data"], dict(cfg.get("audio") or {})
+    for key in ("sample_rate", "clip_seconds"):
+        if key in audio and key in data and audio[key] != data[key]:
+            raise ValueError(f"audio.{key}={audio[key]} contradicts data.{key}={data[key]}")
+        if key not in audio and key not in data:
+            raise KeyError(f"the config needs data.{key}")
+        audio.setdefault(key, data.get(key))
+    return AudioSpec.from_dict(audio)
+
+
+def _first_per_fold(rows: list[dict], n: int) -> list[dict]:
+    taken: dict[str, int] = {}
+    kept = []
+    for r in rows:
+        if taken.get(r["fold"], 0) < n:
+            kept.append(r)
+            taken[r["fold"]] = taken.get(r["fold"], 0) + 1
+    return kept
+
+
+def read_esc50_meta(folder: Path) -> tuple[list[dict], list[str]]:
+    """CSV rows (filename, fold, target, category...) and the class names ordered by target."""
+    import csv
+    with open(folder / ESC50_CSV, newline="") as f:
+        rows = list(csv.DictReader(f))
+    names = {int(r["target"]): r["category"] for r in rows}
+    if sorted(names) != list(range(len(names))):
+        raise ValueError(f"{folder / ESC50_CSV}: targets are not 0..{len(names) - 1}")
+    return rows, [names[t] for t in range(len(names))]
+
+
+def read_clip(path: Path, sample_rate: int, clip_seconds: float) -> np.ndarray:
+    """One clip -> float32 mono at sample_rate, exactly clip_seconds long (a few ESC-50
+    clips are 3.6 to 7.2 s: padded at the end or centre-cropped)."""
+    from models.audio_frontend import fix_length, load_audio
+    return fix_length(load_audio(path, sample_rate), int(round(clip_seconds * sample_rate)))
+
+
+def _decode_all(folder: Path, rows: list[dict], sample_rate: int, clip_seconds: float) -> np.ndarray:
+    # One process: a clip takes ~5 ms to decode and resample, so all 2000 take seconds and a
+    # pool would only fight the training jobs for the cores.
+    return np.stack([read_clip(folder / "audio" / r["filename"], sample_rate, clip_seconds) for r in rows])
+
+
+def _cached_waveforms(folder: Path, rows: list[dict], sample_rate: int, clip_seconds: float) -> np.ndarray:
+    """All clips as (N, samples) float32, decoded once and memory-mapped from the cache after.
+    The file name hashes the folder, the CSV and the settings, so another copy of the data
+    or other settings never read a stale cache."""
+    import hashlib
+    import sys
+    key = hashlib.sha1(f"{folder.resolve()}|{sample_rate}|{clip_seconds}|".encode()
+                       + (folder / ESC50_CSV).read_bytes()).hexdigest()[:10]
+    path = cache_dir() / f"esc50-{sample_rate}-{key}.npy"
+    shape = (len(rows), int(round(clip_seconds * sample_rate)))
+    if path.is_file():
+        try:
+            cached = np.load(path, mmap_mode="r")
+            if cached.shape == shape and cached.dtype == np.float32:
+                return cached
+        except (OSError, ValueError):
+            pass  # a damaged cache is rebuilt
+    print(f"decoding {len(rows)} ESC-50 clips at {sample_rate} Hz once; cache: {path}", file=sys.stderr)
+    waves = _decode_all(folder, rows, sample_rate, clip_seconds)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        np.save(f, waves)
+    tmp.replace(path)  # atomic: an interrupted run never leaves a half-written cache
+    return waves
+
+
+def download_esc50(dest: Path, url: str = ESC50_URL, timeout: float = 60) -> Path:
+    """Fetch the official ESC-50 zip (~600 MB) and unpack meta/ and audio/ into `dest`.
+    Only called when the user asks for it (--download)."""
+    import shutil
+    import sys
+    import tempfile
+    import urllib.request
+    import zipfile
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    print(f"downloading ESC-50 from {url} to {dest}", file=sys.stderr)
+    with tempfile.TemporaryDirectory(dir=dest) as tmp:  # same disk as dest: moves are renames
+        archive = Path(tmp) / "esc50.zip"
+        with urllib.request.urlopen(url, timeout=timeout) as response, open(archive, "wb") as f:
+            shutil.copyfileobj(response, f, DOWNLOAD_CHUNK)
+        with zipfile.ZipFile(archive) as z:
+            csv_names = [n for n in z.namelist() if n.endswith(ESC50_CSV.as_posix())]
+            if not csv_names:
+                raise ValueError(f"{url} is not the ESC-50 archive: no {ESC50_CSV.as_posix()} in it")
+            z.extractall(Path(tmp) / "x")  # zipfile drops '..' and absolute parts of member names
+        top = Path(tmp) / "x" / csv_names[0][: -len(ESC50_CSV.as_posix())]
+        for name in ("meta", "audio", "LICENSE"):
+            src, dst = top / name, dest / name
+            if not src.exists():
+                continue
+            if dst.is_dir():  # a partial earlier copy: the archive's is complete
+                shutil.rmtree(dst)
+            elif dst.exists():
+                dst.unlink()
+            shutil.move(str(src), str(dst))
+    return dest
+
+
+@dataset("esc50")
+def esc50(root: Path, cfg: dict, download: bool = False) -> TaskData:
+    """ESC-50 waveforms (N, samples) float32 at data.sample_rate, split by the official folds
+    (data.train_folds/val_folds/test_folds). data.limit: clips per fold, uncached (smoke tests)."""
+    data_cfg = cfg["data"]
+    folder = root / "esc50"
+    if download and not (folder / ESC50_CSV).is_file():
+        download_esc50(folder, url=data_cfg.get("url", ESC50_URL))
+    if not (folder / ESC50_CSV).is_file():
+        raise FileNotFoundError(f"ESC-50 not found: no {folder / ESC50_CSV}; pass --download to fetch it")
+    spec = audio_spec(cfg)
+    rows, labels = read_esc50_meta(folder)
+    split_folds = {s: [int(k) for k in data_cfg.get(f"{s}_folds", d)]
+                   for s, d in (("train", [1, 2, 3]), ("val", [4]), ("test", [5]))}
+    used = sum(split_folds.values(), [])
+    if len(used) != len(set(used)):
+        raise ValueError(f"ESC-50 folds overlap between splits: {split_folds}")
+    if data_cfg.get("limit"):
+        rows = _first_per_fold(rows, int(data_cfg["limit"]))
+        waves = _decode_all(folder, rows, spec.sample_rate, spec.clip_seconds)
+    else:
+        waves = _cached_waveforms(folder, rows, spec.sample_rate, spec.clip_seconds)
+    folds = np.array([int(r["fold"]) for r in rows])
+    targets = torch.tensor([int(r["target"]) for r in rows], dtype=torch.int64)
+
+    def split(name):
+        idx = np.flatnonzero(np.isin(folds, split_folds[name]))
+        return TensorDataset(torch.from_numpy(np.asarray(waves[idx], dtype=np.float32)), targets[idx])
+
+    train, val, test = split("train"), split("val"), split("test")
+    return TaskData(
+        train, val, test, labels=labels, preprocessing=spec.to_dict(),
+        description=(f"ESC-50 official folds: train {split_folds['train']} ({len(train)} clips), "
+                     f"val {split_folds['val']} ({len(val)}), test {split_folds['test']} ({len(test)}); "
+                     f"{spec.clip_seconds:g} s at {spec.sample_rate} Hz"),
+    )

@@ -1,0 +1,315 @@
+"""Audio front end: safe loading of whatever a user uploads or records, the length policy,
+and the log-mel features a model eats.
+
+Every odd input (an empty file, a text file called .wav, a truncated file, 6 channels,
+192 kHz, NaN samples, an int16 array from a microphone) ends as a float32 mono waveform at
+the model's sample rate or an InputError with a one-line message.
+
+Choices, in one place:
+- Non-finite samples (NaN/inf, seen from broken encoders and float WAVs) are replaced by 0
+  and decoding goes on: a few bad samples should not cost a prediction, and a recording
+  that was all NaN becomes silence, which `is_silent` reports.
+- Silence is returned, not refused: the UI warns (with `is_silent`) and still shows the
+  flat spectrogram, which explains the prediction better than an error would.
+- A truncated file gives what could be decoded before the damage; a message only when
+  nothing could.
+- Anything shorter than MIN_AUDIO_SECONDS is zero-padded to it, so the STFT always has a
+  full frame to work on.
+"""
+from __future__ import annotations
+
+import shutil
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .errors import InputError
+
+# Uploads longer than this are refused before decoding (10 minutes; a model sees 1-5 s).
+MAX_AUDIO_SECONDS = 600
+# 10 minutes of 48 kHz 24-bit stereo WAV is 173 MB.
+MAX_FILE_BYTES = 200 * 1024 * 1024
+MIN_AUDIO_SECONDS = 0.05
+# Sample rates outside this range are a broken header, not a recording.
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768_000
+# Peak below -60 dBFS: nothing a microphone would call a sound.
+SILENCE_PEAK = 1e-3
+# Decoded in small blocks, each mixed to mono at once: a 10-minute 6-channel 192 kHz file
+# never holds all its channels in memory, and when a truncated file fails mid-read only the
+# failing block is lost (libsndfile returns nothing of a read that fails).
+DECODE_BLOCK_FRAMES = 4096
+# torchaudio's MelSpectrogram default; spectrogram_axes must use the same scale.
+MEL_SCALE = "htk"
+# Formats libsndfile reads itself (MP3 since libsndfile 1.1).
+SOUNDFILE_SUFFIXES = {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64"}
+# Containers only ffmpeg (through audioread, which librosa uses) decodes.
+FFMPEG_SUFFIXES = {".m4a", ".mp4", ".aac", ".webm", ".wma", ".mka"}
+READABLE = "WAV, FLAC, OGG or MP3 (M4A and WebM need ffmpeg)"
+
+
+@dataclass(frozen=True)
+class AudioSpec:
+    """How a model wants its sound: sample rate, clip length and log-mel settings.
+    Defaults are the course ESC-50 CNN's (64 mels, 25 ms window, 10 ms hop at 16 kHz)."""
+
+    sample_rate: int
+    clip_seconds: float
+    n_mels: int = 64
+    n_fft: int = 400
+    hop_length: int = 160
+    f_min: float = 0.0
+    f_max: float | None = None  # None: sample_rate / 2
+    top_db: float | None = 80.0
+
+    @property
+    def clip_samples(self) -> int:
+        return int(round(self.clip_seconds * self.sample_rate))
+
+    @property
+    def frames(self) -> int:
+        """Frames of a clip's spectrogram (centred STFT)."""
+        return 1 + self.clip_samples // self.hop_length
+
+    def to_dict(self) -> dict:
+        return {"kind": "audio", "sample_rate": self.sample_rate, "clip_seconds": self.clip_seconds,
+                "n_mels": self.n_mels, "n_fft": self.n_fft, "hop_length": self.hop_length,
+                "f_min": self.f_min, "f_max": self.f_max, "top_db": self.top_db}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "AudioSpec":
+        def opt_float(v):
+            return None if v is None else float(v)
+        return cls(sample_rate=int(d["sample_rate"]), clip_seconds=float(d["clip_seconds"]),
+                   n_mels=int(d.get("n_mels", 64)), n_fft=int(d.get("n_fft", 400)),
+                   hop_length=int(d.get("hop_length", 160)), f_min=float(d.get("f_min", 0.0)),
+                   f_max=opt_float(d.get("f_max")), top_db=opt_float(d.get("top_db", 80.0)))
+
+
+# --- loading
+
+
+def _to_float(a: np.ndarray, name: str) -> np.ndarray:
+    """Integer PCM -> float32 in [-1, 1); floats as they are, non-finite samples -> 0."""
+    if a.dtype.kind == "i":
+        a = a.astype(np.float32) / float(2 ** (8 * a.dtype.itemsize - 1))
+    elif a.dtype.kind == "u":  # 8-bit WAV is unsigned, centred on 128
+        half = float(2 ** (8 * a.dtype.itemsize - 1))
+        a = (a.astype(np.float32) - half) / half
+    elif a.dtype.kind == "f":
+        a = a.astype(np.float32, copy=False)
+    else:
+        raise InputError(f"{name} has samples of type {a.dtype}; expected integers or floats.")
+    if not np.isfinite(a).all():
+        a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+    return a
+
+
+def _mono(a: np.ndarray) -> np.ndarray:
+    """(n,), (n, channels) or (channels, n) -> (n,). The layout of a 2-D array is guessed
+    from its shape: no recording has more channels than samples."""
+    if a.ndim == 1:
+        return a
+    if a.ndim != 2:
+        raise InputError(f"Audio arrays must be 1-D or 2-D, not {a.ndim}-D.")
+    if a.shape[0] < a.shape[1]:
+        a = a.T
+    return a.mean(axis=1, dtype=np.float32) if a.shape[1] > 1 else a[:, 0]
+
+
+def resample(y: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    if orig_sr == target_sr:
+        return y
+    import soxr  # what librosa.resample uses by default (soxr_hq), without librosa's import time
+    return soxr.resample(y, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
+
+
+def _check_rate(sr, name: str) -> int:
+    if isinstance(sr, (float, np.floating)) and float(sr).is_integer():
+        sr = int(sr)
+    if not isinstance(sr, (int, np.integer)) or not MIN_SAMPLE_RATE <= sr <= MAX_SAMPLE_RATE:
+        raise InputError(f"{name} has a sample rate of {sr!r} Hz; expected {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz.")
+    return int(sr)
+
+
+def _too_long(seconds: float, name: str) -> InputError:
+    return InputError(f"{name} is {seconds / 60:.1f} minutes long; the limit is {MAX_AUDIO_SECONDS // 60} minutes.")
+
+
+def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
+    """Decode with libsndfile, block by block; keeps what precedes damage in a truncated file."""
+    import soundfile as sf
+    with sf.SoundFile(path) as f:
+        sr = _check_rate(f.samplerate, path.name)
+        if f.frames / sr > MAX_AUDIO_SECONDS:
+            raise _too_long(f.frames / sr, path.name)
+        blocks, total = [], 0
+        while total <= MAX_AUDIO_SECONDS * sr:  # a header may understate the length
+            try:
+                block = f.read(DECODE_BLOCK_FRAMES, dtype="float32", always_2d=True)
+            except sf.SoundFileError:
+                if not blocks:
+                    raise
+                break  # truncated: keep the part before the damage
+            if len(block) == 0:
+                break
+            blocks.append(block.mean(axis=1) if block.shape[1] > 1 else block[:, 0])
+            total += len(block)
+    if total > MAX_AUDIO_SECONDS * sr:
+        raise _too_long(total / sr, path.name)
+    return (np.concatenate(blocks) if blocks else np.zeros(0, np.float32)), sr
+
+
+def _read_audioread(path: Path) -> tuple[np.ndarray, int]:
+    """M4A/WebM (and MP3s libsndfile rejects) through librosa -> audioread -> ffmpeg."""
+    if path.suffix.lower() in FFMPEG_SUFFIXES and shutil.which("ffmpeg") is None:
+        raise InputError(f"{path.name}: reading {path.suffix} files needs ffmpeg, which is not installed; "
+                         f"convert it to WAV, FLAC, OGG or MP3.")
+    import librosa
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # librosa's audioread-fallback deprecation notice
+            y, sr = librosa.load(path, sr=None, mono=True, duration=MAX_AUDIO_SECONDS + 1)
+    except Exception as exc:  # audioread raises its own zoo of errors (NoBackendError, DecodeError...)
+        raise InputError(f"{path.name} could not be decoded ({type(exc).__name__}); try WAV, FLAC or OGG.") from None
+    if len(y) > MAX_AUDIO_SECONDS * sr:
+        raise _too_long(len(y) / sr, path.name)
+    return y, _check_rate(int(sr), path.name)
+
+
+def _read_file(path: Path) -> tuple[np.ndarray, int]:
+    import soundfile as sf
+    if not path.is_file():
+        raise InputError(f"File not found: {path.name}")
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(f"{path.name} is empty (0 bytes).")
+    if size > MAX_FILE_BYTES:
+        raise InputError(f"{path.name} is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+    suffix = path.suffix.lower()
+    if suffix in FFMPEG_SUFFIXES:
+        return _read_audioread(path)
+    try:
+        return _read_soundfile(path)
+    except sf.SoundFileError as exc:
+        if suffix == ".mp3":
+            return _read_audioread(path)
+        if "not recognised" in str(exc) or suffix not in SOUNDFILE_SUFFIXES:
+            raise InputError(f"{path.name} is not an audio file this app can read; use {READABLE}.") from None
+        detail = str(exc).splitlines()[0].replace(f"Error opening {str(path)!r}: ", "")
+        raise InputError(f"{path.name} could not be decoded (truncated or corrupt?): {detail}") from None
+
+
+def load_audio(x, sample_rate: int) -> np.ndarray:
+    """A path, a (sample_rate, array) tuple as gr.Audio gives, or an array already at
+    `sample_rate` -> float32 mono waveform at `sample_rate`, at least MIN_AUDIO_SECONDS long."""
+    if x is None:
+        raise InputError("No sound given: upload or record a sound, or pick an example.")
+    if isinstance(x, tuple):
+        if len(x) != 2:
+            raise InputError("Audio tuples must be (sample_rate, array).")
+        name = "The recording"
+        sr, a = _check_rate(x[0], name), np.asarray(x[1])
+        y = _mono(_to_float(a, name))
+    elif isinstance(x, (np.ndarray, torch.Tensor)):
+        name, sr = "The recording", sample_rate
+        a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
+        y = _mono(_to_float(a, name))
+    else:
+        path = Path(x)
+        name = path.name
+        y, sr = _read_file(path)
+        y = _to_float(y, name)  # NaNs from the decoder
+    if len(y) > MAX_AUDIO_SECONDS * sr:
+        raise _too_long(len(y) / sr, name)
+    if len(y) == 0:
+        raise InputError(f"{name} contains no audio (empty or truncated).")
+    y = resample(np.ascontiguousarray(y, dtype=np.float32), sr, sample_rate)
+    min_len = int(np.ceil(MIN_AUDIO_SECONDS * sample_rate))
+    return fix_length(y, min_len) if len(y) < min_len else y
+
+
+def is_silent(y: np.ndarray, peak: float = SILENCE_PEAK) -> bool:
+    """True when nothing in `y` rises above -60 dBFS (all zeros, muted microphone...)."""
+    return len(y) == 0 or float(np.max(np.abs(y))) < peak
+
+
+# --- length policy
+
+
+def fix_length(y: np.ndarray, n: int) -> np.ndarray:
+    """Exactly n samples: zero-pad at the end (time 0 stays the recording's start, so the
+    spectrogram's seconds axis is right) or keep the centre (where a clip's event usually is)."""
+    if len(y) >= n:
+        start = (len(y) - n) // 2
+        return y[start: start + n]
+    return np.pad(y, (0, n - len(y)))
+
+
+def windows(y: np.ndarray, n: int, hop: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """Cut a long recording into windows of n samples every `hop` samples, the last one
+    zero-padded -> (array (W, n), start of each window in seconds). A recording shorter
+    than n gives one padded window."""
+    count = 1 + int(np.ceil(max(0, len(y) - n) / hop))
+    padded = np.pad(y, (0, (count - 1) * hop + n - len(y)))
+    out = np.lib.stride_tricks.sliding_window_view(padded, n)[::hop][:count].copy()
+    return out, np.arange(count) * hop / sample_rate
+
+
+# --- features
+
+
+class LogMel(nn.Module):
+    """(B, samples) -> (B, 1, n_mels, frames): power mel spectrogram in dB, normalised by a
+    fixed mean/std. Stored inside the model so training and the app compute the same features;
+    mean/std are buffers, so a checkpoint carries the training statistics."""
+
+    def __init__(self, sample_rate: int, n_fft: int = 400, hop_length: int = 160, n_mels: int = 64,
+                 f_min: float = 0.0, f_max: float | None = None, top_db: float | None = 80.0,
+                 mean: float = 0.0, std: float = 1.0):
+        super().__init__()
+        import torchaudio
+        self.mel = torchaudio.transforms.MelSpectrogram(
+            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
+            f_min=f_min, f_max=f_max, power=2.0, mel_scale=MEL_SCALE)
+        self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=top_db)
+        self.register_buffer("mean", torch.tensor(float(mean)))
+        self.register_buffer("std", torch.tensor(float(std)))
+
+    @classmethod
+    def from_spec(cls, spec: AudioSpec, mean: float = 0.0, std: float = 1.0) -> "LogMel":
+        return cls(spec.sample_rate, spec.n_fft, spec.hop_length, spec.n_mels, spec.f_min, spec.f_max,
+                   spec.top_db, mean, std)
+
+    def set_stats(self, mean: float, std: float) -> None:
+        """Normalisation from training statistics (dB mean and std over the training set)."""
+        self.mean.fill_(float(mean))
+        self.std.fill_(max(float(std), 1e-6))
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        if wave.dim() == 1:
+            wave = wave.unsqueeze(0)
+        # (B, 1, mels, frames) before AmplitudeToDB: on a 3-D input its top_db clamp is taken
+        # against the max of the whole batch, so a clip's features would depend on its batch.
+        spec = self.mel(wave).unsqueeze(1)
+        return (self.to_db(spec) - self.mean) / self.std
+
+
+def _hz_to_mel(f):
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def _mel_to_hz(m):
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+def spectrogram_axes(spec: AudioSpec, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """(time in seconds of each frame's centre, centre frequency in Hz of each mel band),
+    for plotting a LogMel output with real axes."""
+    times = np.arange(frames) * spec.hop_length / spec.sample_rate
+    f_max = spec.f_max if spec.f_max is not None else spec.sample_rate / 2
+    mels = np.linspace(_hz_to_mel(spec.f_min), _hz_to_mel(f_max), spec.n_mels + 2)
+    return times, _mel_to_hz(mels[1:-1])

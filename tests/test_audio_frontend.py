@@ -1,0 +1,350 @@
+"""Audio front end (loading, length policy, log-mel) and the ESC-50 loader.
+
+Every odd file is made on the spot; the ESC-50 download is tested against a fake archive
+served on loopback, never the internet.
+"""
+import functools
+import http.server
+import shutil
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from models.audio_frontend import (MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS, AudioSpec, LogMel, fix_length, is_silent,
+                                   load_audio, spectrogram_axes, windows)
+from models.errors import InputError
+
+SR = 16000
+DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+
+
+def tone(seconds: float, sr: int, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(round(seconds * sr))) / sr
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def peak_hz(y: np.ndarray, sr: int) -> float:
+    return float(np.argmax(np.abs(np.fft.rfft(y))) * sr / len(y))
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("audio")
+    f = {name: d / name for name in ["empty.wav", "text.wav", "truncated.wav", "header.wav", "zeros.wav",
+                                     "50ms.wav", "10ms.wav", "long.wav", "six.wav", "192k.wav", "nan.wav",
+                                     "clip.ogg", "clip.flac", "clip.m4a"]}
+    f["empty.wav"].write_bytes(b"")
+    f["text.wav"].write_text("this is not a sound\n")
+    sf.write(f["truncated.wav"], tone(1.0, SR), SR, subtype="PCM_16")
+    data = f["truncated.wav"].read_bytes()
+    f["truncated.wav"].write_bytes(data[: len(data) // 2])
+    f["header.wav"].write_bytes(data[:30])  # not even the whole header
+    sf.write(f["zeros.wav"], np.zeros(SR, np.float32), SR)
+    sf.write(f["50ms.wav"], tone(0.05, SR), SR)
+    sf.write(f["10ms.wav"], tone(0.01, SR), SR)
+    # just over the limit; 8 kHz int16 keeps it at 10 MB, refused from the header alone
+    sf.write(f["long.wav"], np.zeros((MAX_AUDIO_SECONDS + 1) * 8000, np.int16), 8000)
+    six = np.stack([np.full(SR, 0.1 * (k + 1), np.float32) for k in range(6)], axis=1)  # channel k = 0.1 (k+1)
+    sf.write(f["six.wav"], six, SR, subtype="FLOAT")
+    sf.write(f["192k.wav"], tone(1.0, 192000, freq=1000.0), 192000, subtype="PCM_24")
+    nan = tone(1.0, SR)
+    nan[100:200], nan[300] = np.nan, np.inf
+    sf.write(f["nan.wav"], nan, SR, subtype="FLOAT")
+    sf.write(f["clip.ogg"], tone(1.0, 22050), 22050, format="OGG", subtype="VORBIS")
+    sf.write(f["clip.flac"], tone(1.0, 44100), 44100, format="FLAC")
+    f["clip.m4a"].write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(64))
+    return f
+
+
+def refused(x, name: str | None = None) -> str:
+    with pytest.raises(InputError) as info:
+        load_audio(x, SR)
+    message = str(info.value)
+    assert "\n" not in message
+    if name:
+        assert name in message
+    return message
+
+
+# --- loading
+
+
+def test_empty_file_is_refused(files):
+    assert "0 bytes" in refused(files["empty.wav"], "empty.wav")
+
+
+def test_text_named_wav_is_refused(files):
+    assert "not an audio file" in refused(files["text.wav"], "text.wav")
+
+
+def test_truncated_wav_gives_what_is_there(files):
+    y = load_audio(files["truncated.wav"], SR)
+    assert 0.4 * SR < len(y) < 0.6 * SR
+    np.testing.assert_allclose(y[:1000], tone(1.0, SR)[:1000], atol=1e-3)
+
+
+def test_file_cut_inside_its_header_is_refused(files):
+    assert "could not be decoded" in refused(files["header.wav"], "header.wav")
+
+
+def test_silence_is_returned_and_flagged(files):
+    y = load_audio(files["zeros.wav"], SR)
+    assert len(y) == SR and is_silent(y)
+    assert not is_silent(load_audio(files["50ms.wav"], SR))
+
+
+def test_short_clips_are_padded_to_the_minimum(files):
+    assert len(load_audio(files["50ms.wav"], SR)) == int(0.05 * SR)
+    y = load_audio(files["10ms.wav"], SR)
+    assert len(y) == int(np.ceil(MIN_AUDIO_SECONDS * SR))
+    assert not y[int(0.01 * SR):].any()  # zeros after the sound
+
+
+def test_ten_minutes_is_refused(files):
+    assert "minutes" in refused(files["long.wav"], "long.wav")
+    assert "minutes" in refused((8000, np.zeros((MAX_AUDIO_SECONDS + 1) * 8000, np.int16)))
+
+
+def test_six_channels_become_their_mean(files):
+    y = load_audio(files["six.wav"], SR)
+    assert y.ndim == 1 and len(y) == SR
+    np.testing.assert_allclose(y, 0.35, atol=1e-6)
+
+
+def test_192khz_is_resampled(files):
+    y = load_audio(files["192k.wav"], SR)
+    assert y.dtype == np.float32 and len(y) == SR
+    assert abs(peak_hz(y, SR) - 1000) <= 2
+
+
+def test_nan_and_inf_samples_become_zero(files):
+    y = load_audio(files["nan.wav"], SR)
+    assert np.isfinite(y).all() and len(y) == SR
+    assert not y[100:200].any() and y[300] == 0
+
+
+def test_gradio_tuple_int16(files):
+    pcm = (tone(1.0, 48000) * 32767).astype(np.int16)
+    y = load_audio((48000, pcm), SR)
+    assert y.dtype == np.float32 and len(y) == SR and 0.45 < np.abs(y).max() < 0.55
+    stereo = load_audio((48000, np.stack([pcm, pcm], axis=1)), SR)  # (n, channels) as gr.Audio gives
+    np.testing.assert_allclose(stereo, y, atol=1e-6)
+    int32 = load_audio((SR, (tone(0.5, SR) * 2**31 * 0.99).astype(np.int32)), SR)
+    assert 0.45 < np.abs(int32).max() < 0.55
+    assert "sample rate" in refused((0, pcm))
+
+
+def test_array_is_taken_at_the_target_rate():
+    y = load_audio(tone(1.0, SR).astype(np.float64), SR)
+    assert y.dtype == np.float32 and len(y) == SR
+
+
+@pytest.mark.parametrize("name, sr", [("clip.ogg", 22050), ("clip.flac", 44100)])
+def test_ogg_and_flac(files, name, sr):
+    y = load_audio(files[name], SR)
+    assert abs(len(y) - SR) <= 1 and abs(peak_hz(y, SR) - 440) <= 2
+
+
+def test_m4a_without_ffmpeg_says_so(files, monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert "ffmpeg" in refused(files["clip.m4a"], "clip.m4a")
+
+
+# --- length policy
+
+
+def test_fix_length_pads_at_the_end_and_crops_the_centre():
+    y = np.arange(10, dtype=np.float32)
+    np.testing.assert_array_equal(fix_length(y, 4), [3, 4, 5, 6])
+    np.testing.assert_array_equal(fix_length(y, 12), list(range(10)) + [0, 0])
+
+
+def test_windows_count_and_padding():
+    y = np.arange(1, int(2.3 * SR) + 1, dtype=np.float32)  # 36800 samples, no zeros
+    w, starts = windows(y, SR, SR // 2, SR)
+    assert w.shape == (4, SR)
+    np.testing.assert_allclose(starts, [0, 0.5, 1.0, 1.5])
+    np.testing.assert_array_equal(w[1], y[SR // 2: SR // 2 + SR])
+    last = w[-1]
+    assert (last[: len(y) - 24000] == y[24000:]).all() and not last[len(y) - 24000:].any()
+    short, starts = windows(y[:100], SR, SR // 2, SR)
+    assert short.shape == (1, SR) and list(starts) == [0] and not short[0, 100:].any()
+    exact, _ = windows(y[:2 * SR], SR, SR, SR)
+    assert exact.shape == (2, SR)
+
+
+# --- features
+
+
+SPEC = AudioSpec(sample_rate=SR, clip_seconds=5, n_mels=64, n_fft=400, hop_length=160)
+
+
+def test_spec_round_trip():
+    assert AudioSpec.from_dict(SPEC.to_dict()) == SPEC
+    assert SPEC.to_dict()["kind"] == "audio" and SPEC.to_dict()["f_max"] is None
+    assert SPEC.clip_samples == 80000 and SPEC.frames == 501
+
+
+def test_logmel_shape_and_determinism():
+    frontend = LogMel.from_spec(SPEC).eval()
+    wave = torch.from_numpy(tone(5.0, SR, freq=1000.0))[None]
+    a, b = frontend(wave), frontend(wave.clone())
+    assert a.shape == (1, 1, SPEC.n_mels, SPEC.frames)
+    assert torch.equal(a, b) and torch.isfinite(a).all()
+
+
+def test_logmel_does_not_depend_on_the_batch():
+    frontend = LogMel.from_spec(SPEC)
+    quiet = torch.from_numpy(tone(5.0, SR, amp=1e-3))[None]
+    loud = torch.from_numpy(tone(5.0, SR, freq=3000.0, amp=1.0))[None]
+    alone, batched = frontend(quiet), frontend(torch.cat([quiet, loud]))[:1]
+    torch.testing.assert_close(alone, batched, rtol=1e-5, atol=1e-4)
+
+
+def test_logmel_normalisation_is_stored_in_the_state_dict():
+    frontend = LogMel.from_spec(SPEC)
+    wave = torch.from_numpy(tone(1.0, SR))[None]
+    raw = frontend(wave)
+    frontend.set_stats(-30.0, 20.0)
+    torch.testing.assert_close(frontend(wave), (raw + 30.0) / 20.0)
+    copy = LogMel.from_spec(SPEC)
+    copy.load_state_dict(frontend.state_dict())
+    assert float(copy.mean) == -30.0 and float(copy.std) == 20.0
+
+
+def test_spectrogram_axes_match_the_features():
+    frontend = LogMel.from_spec(SPEC)
+    times, freqs = spectrogram_axes(SPEC, SPEC.frames)
+    assert len(times) == SPEC.frames and times[0] == 0 and times[-1] == pytest.approx(5.0)
+    assert len(freqs) == SPEC.n_mels and np.all(np.diff(freqs) > 0) and 0 < freqs[0] < freqs[-1] < SR / 2
+    # each band's filter peaks at the frequency the axis gives it
+    fb = frontend.mel.mel_scale.fb.numpy()  # (n_fft // 2 + 1, n_mels)
+    bin_hz = SR / SPEC.n_fft
+    assert np.all(np.abs(np.argmax(fb, axis=0) * bin_hz - freqs) <= bin_hz)
+    # a 1 kHz tone is brightest in the band whose centre is nearest 1 kHz
+    spec = frontend(torch.from_numpy(tone(5.0, SR, freq=1000.0))[None])[0, 0]
+    assert abs(freqs[int(spec.mean(1).argmax())] - 1000) < 100
+
+
+# --- ESC-50
+
+
+ESC50 = DATA / "esc50"
+needs_esc50 = pytest.mark.skipif(not (ESC50 / "meta" / "esc50.csv").is_file(), reason="no ../shared/data/esc50")
+
+
+@needs_esc50
+def test_esc50_meta_and_real_clips():
+    from training.datasets import read_clip, read_esc50_meta
+    rows, labels = read_esc50_meta(ESC50)
+    assert len(rows) == 2000 and len(labels) == 50 and labels[0] == "dog" and len(set(labels)) == 50
+    for row in rows[:: 1000][:3] + [rows[-1]]:
+        y = read_clip(ESC50 / "audio" / row["filename"], SR, 5)
+        assert y.shape == (5 * SR,) and y.dtype == np.float32
+        assert labels[int(row["target"])] == row["category"]
+
+
+@needs_esc50
+def test_esc50_loader_limited():
+    from training.datasets import load_task_data
+    cfg = {"task": "esc50", "data": {"dataset": "esc50", "sample_rate": SR, "clip_seconds": 5, "limit": 1},
+           "audio": {"n_mels": 64, "n_fft": 400, "hop_length": 160}, "train": {"seed": 0}}
+    data = load_task_data(cfg, DATA)
+    x, y = data.train.tensors
+    assert x.shape == (3, 5 * SR) and x.dtype == torch.float32 and y.dtype == torch.int64
+    assert len(data.val) == 1 and len(data.test) == 1 and len(data.labels) == 50
+    assert AudioSpec.from_dict(data.preprocessing) == SPEC
+
+
+FAKE_CLASSES = ["dog", "rooster"]
+
+
+def make_fake_esc50_zip(folder: Path) -> Path:
+    """The official archive's layout (ESC-50-master/meta/esc50.csv + audio/*.wav at 44.1 kHz),
+    one clip per fold, one of them too long and one too short."""
+    top = folder / "src" / "ESC-50-master"
+    (top / "meta").mkdir(parents=True)
+    (top / "audio").mkdir()
+    lines = ["filename,fold,target,category,esc10,src_file,take"]
+    for fold in range(1, 6):
+        target = fold % 2
+        name = f"{fold}-1000{fold}-A-{target}.wav"
+        seconds = {1: 7.2, 2: 3.6}.get(fold, 5.0)
+        sf.write(top / "audio" / name, tone(seconds, 44100, freq=300.0 + 200 * target), 44100)
+        lines.append(f"{name},{fold},{target},{FAKE_CLASSES[target]},True,1000{fold},A")
+    (top / "meta" / "esc50.csv").write_text("\n".join(lines) + "\n")
+    (top / "LICENSE").write_text("fake\n")
+    archive = folder / "serve" / "master.zip"
+    archive.parent.mkdir()
+    with zipfile.ZipFile(archive, "w") as z:
+        for path in sorted(top.parent.rglob("*")):
+            z.write(path, path.relative_to(top.parent).as_posix())
+    return archive
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def fake_server(tmp_path):
+    archive = make_fake_esc50_zip(tmp_path)
+    handler = functools.partial(QuietHandler, directory=str(archive.parent))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_esc50_download_and_cache(fake_server, tmp_path, monkeypatch):
+    from training import datasets
+    monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path / "cache"))
+    root = tmp_path / "data"
+    cfg = {"task": "esc50", "data": {"dataset": "esc50", "sample_rate": SR, "clip_seconds": 5,
+                                     "url": f"{fake_server}/master.zip"},
+           "audio": {"n_mels": 64}, "train": {"seed": 0}}
+    with pytest.raises(FileNotFoundError, match="--download"):
+        datasets.load_task_data(cfg, root)
+    data = datasets.load_task_data(cfg, root, download=True)
+    assert (root / "esc50" / "meta" / "esc50.csv").is_file() and len(list((root / "esc50" / "audio").glob("*.wav"))) == 5
+    assert not [p for p in (root / "esc50").iterdir() if p.name not in {"meta", "audio", "LICENSE"}]
+    assert data.labels == FAKE_CLASSES
+    x, y = data.train.tensors
+    assert x.shape == (3, 5 * SR) and y.tolist() == [1, 0, 1]
+    assert len(data.val) == 1 and len(data.test) == 1
+    assert abs(peak_hz(x[0].numpy(), SR) - 500) <= 2
+    assert not x[1, int(3.7 * SR):].any()  # the 3.6 s clip, padded at the end
+    cached = list((tmp_path / "cache").glob("esc50-16000-*.npy"))
+    assert len(cached) == 1
+
+    def no_decoding(*args):
+        raise AssertionError("decoded again instead of reading the cache")
+    monkeypatch.setattr(datasets, "_decode_all", no_decoding)
+    again = datasets.load_task_data(cfg, root)
+    assert torch.equal(again.train.tensors[0], x) and torch.equal(again.test.tensors[0], data.test.tensors[0])
+
+
+def test_download_refuses_an_archive_that_is_not_esc50(tmp_path):
+    from training.datasets import download_esc50
+    (tmp_path / "serve").mkdir()
+    with zipfile.ZipFile(tmp_path / "serve" / "other.zip", "w") as z:
+        z.writestr("other/readme.txt", "hello")
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(QuietHandler, directory=str(tmp_path / "serve")))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(ValueError, match="not the ESC-50 archive"):
+            download_esc50(tmp_path / "esc50", url=f"http://127.0.0.1:{server.server_address[1]}/other.zip")
+    finally:
+        server.shutdown()
+        server.server_close()
