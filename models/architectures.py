@@ -105,3 +105,79 @@ class MnistNet(nn.Module):
 @register("mnist-net")
 def mnist_net(**kwargs) -> nn.Module:
     return MnistNet(**kwargs)
+
+
+# --- audio classifiers: the log-mel front end lives inside the model, so training and the
+# app compute the same features from the same waveform.
+
+class SpecAugment(nn.Module):
+    """Frequency and time masking of the log-mel (Park et al. 2019); active in training only."""
+
+    def __init__(self, freq_mask: int = 0, time_mask: int = 0, masks: int = 2):
+        super().__init__()
+        self.freq_mask, self.time_mask, self.masks = freq_mask, time_mask, masks
+
+    def forward(self, x):
+        if not self.training or self.masks == 0:
+            return x
+        import torchaudio
+        for _ in range(self.masks):
+            if self.freq_mask:
+                x = torchaudio.transforms.FrequencyMasking(self.freq_mask, iid_masks=True)(x)
+            if self.time_mask:
+                x = torchaudio.transforms.TimeMasking(self.time_mask, iid_masks=True)(x)
+        return x
+
+
+class AudioClassifier(nn.Module):
+    """waveform (B, samples) -> LogMel (B, 1, mels, frames) -> [SpecAugment] -> 2-D CNN body."""
+
+    def __init__(self, spec: dict, body: nn.Module, spec_augment: dict | None = None, expand_to: int = 1):
+        super().__init__()
+        from .audio_frontend import AudioSpec, LogMel
+        self.frontend = LogMel.from_spec(AudioSpec.from_dict(spec))
+        self.augment = SpecAugment(**(spec_augment or {}))
+        self.body = body
+        self.expand_to = expand_to  # ImageNet-pretrained bodies want 3 channels: repeat the one
+
+    def features(self, wave):
+        return self.frontend(wave)
+
+    def forward(self, wave):
+        x = self.augment(self.frontend(wave))
+        if self.expand_to > 1:
+            x = x.expand(-1, self.expand_to, -1, -1)
+        return self.body(x)
+
+
+def _conv_block(cin: int, cout: int, kernel: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, padding=kernel // 2, bias=False), nn.BatchNorm2d(cout),
+                         nn.ReLU(), nn.MaxPool2d(2))
+
+
+class Cnn2d(nn.Module):
+    """The course report's ESC-50 CNN: conv blocks (BN, ReLU, max-pool), global average pool, linear."""
+
+    def __init__(self, num_classes: int, channels=(32, 64, 128), kernel: int = 5, dropout: float = 0.3):
+        super().__init__()
+        chans = [1, *channels]
+        self.blocks = nn.Sequential(*[_conv_block(a, b, kernel) for a, b in zip(chans, chans[1:])])
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+                                  nn.Linear(chans[-1], num_classes))
+
+    def forward(self, x):
+        return self.head(self.blocks(x))
+
+
+@register("audio-cnn")
+def audio_cnn(spec: dict, num_classes: int, channels=(32, 64, 128), kernel: int = 5, dropout: float = 0.3,
+              spec_augment: dict | None = None) -> nn.Module:
+    return AudioClassifier(spec, Cnn2d(num_classes, tuple(channels), kernel, dropout), spec_augment)
+
+
+@register("audio-effnet")
+def audio_effnet(spec: dict, num_classes: int, variant: str = "lite0", pretrained: bool = False,
+                 dropout: float | None = None, spec_augment: dict | None = None) -> nn.Module:
+    """ImageNet-pretrained EfficientNet-Lite on log-mels (the one mel channel repeated to RGB)."""
+    body = efficientnet_lite(variant, num_classes=num_classes, pretrained=pretrained, dropout=dropout)
+    return AudioClassifier(spec, body, spec_augment, expand_to=3)

@@ -33,10 +33,12 @@ class Analysis:
     heatmap: np.ndarray           # (H, W) in [0, 1]
 
 
-class ImagePredictor:
-    modality = "image"
+class Predictor:
+    """What every modality shares: the model on its device, labels, targets, a lock."""
 
-    def __init__(self, model_id: str, model: torch.nn.Module, labels: list[str], spec: ImageSpec,
+    modality = ""
+
+    def __init__(self, model_id: str, model: torch.nn.Module, labels: list[str], spec,
                  cam_layer: str, device: torch.device, card: dict | None = None):
         self.model_id = model_id
         self.labels = list(labels)
@@ -50,17 +52,6 @@ class ImagePredictor:
         self._label_index = {label: i for i, label in enumerate(self.labels)}
         # CAM hooks are attached to the shared model: one request at a time per model.
         self._lock = threading.Lock()
-
-    # -- inputs
-    def load(self, x) -> Image.Image:
-        """The RGB image the model sees (and the heatmap is aligned with)."""
-        img = load_image(x)
-        if self.spec.invert_light_background:  # digit models: MNIST-style 28x28, white on black
-            img = mnist_style(img, self.spec.size).convert("RGB")
-        return img
-
-    def _batch(self, images: list[Image.Image]) -> torch.Tensor:
-        return to_tensor(images, self.spec).to(self.device)
 
     def target_index(self, target) -> int | None:
         """None -> None (predicted class); int -> itself; label -> its index."""
@@ -78,15 +69,34 @@ class ImagePredictor:
         order = np.argsort(-probs)[: top_k or len(probs)]
         return {self.labels[i]: float(probs[i]) for i in order}
 
+    def predict_probs(self, inputs: list) -> np.ndarray:
+        raise NotImplementedError
+
+    def predict(self, x, top_k: int | None = None) -> dict[str, float]:
+        """{label: probability}, most probable first."""
+        return self._topk(self.predict_probs([x])[0], top_k)
+
+
+class ImagePredictor(Predictor):
+    modality = "image"
+
+    # -- inputs
+    def load(self, x) -> Image.Image:
+        """The RGB image the model sees (and the heatmap is aligned with)."""
+        img = load_image(x)
+        if self.spec.invert_light_background:  # digit models: MNIST-style 28x28, white on black
+            img = mnist_style(img, self.spec.size).convert("RGB")
+        return img
+
+    def _batch(self, images: list[Image.Image]) -> torch.Tensor:
+        return to_tensor(images, self.spec).to(self.device)
+
     # -- contract
     def predict_probs(self, images: list) -> np.ndarray:
         """(N, K) class probabilities for a list of inputs, one forward pass."""
         batch = self._batch([self.load(x) for x in images])
         with self._lock, torch.inference_mode():
             return self.model(batch).float().softmax(-1).cpu().numpy()
-
-    def predict(self, x, top_k: int | None = None) -> dict[str, float]:
-        return self._topk(self.predict_probs([x])[0], top_k)
 
     def explain_batch(self, images: list, method: str = cam_lib.DEFAULT_METHOD, targets=None
                       ) -> tuple[np.ndarray, list[np.ndarray], list[int]]:
@@ -116,29 +126,32 @@ class ImagePredictor:
                         target_prob=float(probs[t]), heatmap=cam_lib.upsample(cams[0], (image.height, image.width)))
 
 
-def _build(model_id: str, device: torch.device) -> ImagePredictor:
+def _build(model_id: str, device: torch.device) -> Predictor:
     task, entry = parse_model_id(model_id)
     full_id = f"{task.id}:{entry.name}"
     if entry.from_checkpoint:
         ckpt = load_checkpoint(task.checkpoint_path(entry.name), entry.train_command)
         model = model_from_checkpoint(ckpt)
         labels = ckpt["labels"]
-        spec = ImageSpec.from_dict(ckpt["preprocessing"])
         card = {k: ckpt.get(k) for k in ("metrics", "config", "seed", "code_version", "reproduce")}
+        if ckpt["preprocessing"].get("kind") == "audio":
+            from .audio_frontend import AudioSpec
+            from .audio_predictor import AudioPredictor
+            return AudioPredictor(full_id, model, labels, AudioSpec.from_dict(ckpt["preprocessing"]),
+                                  entry.cam_layer, device, card)
+        spec = ImageSpec.from_dict(ckpt["preprocessing"])
     else:
         model = build_model(entry.arch, **entry.build_kwargs)
         labels, spec, card = task.labels, entry.input_spec, {"description": entry.description}
-    if task.modality != "image":
-        raise NotImplementedError(f"{task.modality} predictors are not available yet")
     return ImagePredictor(full_id, model, labels, spec, entry.cam_layer, device, card)
 
 
 @lru_cache(maxsize=8)
-def _cached(model_id: str, device: str) -> ImagePredictor:
+def _cached(model_id: str, device: str) -> Predictor:
     return _build(model_id, torch.device(device))
 
 
-def load_predictor(model_id: str, device: str | None = None) -> ImagePredictor:
+def load_predictor(model_id: str, device: str | None = None) -> Predictor:
     """Load (once per process, then cached) the predictor for a model id."""
     task, entry = parse_model_id(model_id)
     return _cached(f"{task.id}:{entry.name}", str(pick_device(device)))

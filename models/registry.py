@@ -5,6 +5,7 @@ A model id is "<task>:<arch>"; "<task>" alone means the task's default model.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -14,12 +15,15 @@ from .architectures import EFFNET_IMAGE_SIZE, EFFNET_MEAN, EFFNET_STD
 from .image_frontend import ImageSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-CHECKPOINT_DIR = ROOT / "checkpoints"
+# XAI_LAB_CHECKPOINTS points the app at another checkpoint folder (tests, a mounted volume)
+CHECKPOINT_DIR = Path(os.environ.get("XAI_LAB_CHECKPOINTS", ROOT / "checkpoints"))
 
 # CAM target layer per architecture: the last activated feature map.
 CAM_LAYERS = {
     "effnet": "_bn1",  # Sequential(bn, ReLU6): see architectures.efficientnet_lite
     "mnist-net": "relu2",  # 24x24 map after the second conv
+    "audio-cnn": "body.blocks.2.2",  # ReLU of the last conv block (before its pooling)
+    "audio-effnet": "body._bn1",
 }
 
 
@@ -101,6 +105,19 @@ add_task(Task(
                        train_command="python -m training.train --config training/configs/mnist.yaml",
                        description="PyTorch MNIST example CNN (2 conv + dropout + 2 fc), Adadelta, 14 epochs"),),
     default="cnn",
+))
+
+
+add_task(Task(
+    id="esc50", title="ESC-50 environmental sounds (50 classes)", modality="audio",
+    models=(ModelEntry(name="effnet-lite0", arch="audio-effnet",
+                       train_command="python -m training.train --config training/configs/esc50.yaml",
+                       description="ImageNet-pretrained EfficientNet-Lite0 fine-tuned on log-mels "
+                                   "(mixup, time shift, SpecAugment)"),
+            ModelEntry(name="cnn", arch="audio-cnn",
+                       train_command="python -m training.train --config training/configs/esc50-cnn.yaml",
+                       description="the course report's CNN-2D (32-64-128, kernel 5) on 64-band log-mels")),
+    default="effnet-lite0",
 ))
 
 

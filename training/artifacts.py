@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.registry import CHECKPOINT_DIR, parse_model_id
+from models import registry
+from models.registry import parse_model_id
 
 
 def _json(path: Path):
@@ -17,7 +18,7 @@ def _json(path: Path):
 def load(model_id: str) -> dict:
     """Checkpoint metadata (weights dropped), LR-finder sweep, grid table, baselines, loss study."""
     task, entry = parse_model_id(model_id)
-    folder = CHECKPOINT_DIR / task.id
+    folder = registry.CHECKPOINT_DIR / task.id
     out = {"model_id": f"{task.id}:{entry.name}", "train_command": entry.train_command, "checkpoint": None}
     path = folder / f"{entry.name}.pt"
     if path.is_file():

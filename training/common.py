@@ -15,8 +15,27 @@ from models.device import pick_device
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def build(cfg: dict) -> torch.nn.Module:
-    return build_model(cfg["arch"], **cfg.get("model", {}))
+def build(cfg: dict, data=None) -> torch.nn.Module:
+    """The config's model. Audio models take the data's preprocessing (their LogMel front
+    end) and, given the data, its normalisation from training statistics."""
+    kwargs = dict(cfg.get("model", {}))
+    if data is not None and data.preprocessing.get("kind") == "audio":
+        kwargs["spec"] = data.preprocessing
+        kwargs["num_classes"] = len(data.labels)
+    model = build_model(cfg["arch"], **kwargs)
+    if data is not None and hasattr(model, "frontend"):
+        with torch.no_grad():  # dB statistics of up to 256 training clips
+            db = model.frontend.to_db(model.frontend.mel(data.train.tensors[0][:256]).unsqueeze(1))
+        model.frontend.set_stats(float(db.mean()), float(db.std()))
+    return model
+
+
+def model_kwargs(cfg: dict, data) -> dict:
+    """The builder kwargs a checkpoint stores (audio models: their spec and class count)."""
+    kwargs = dict(cfg.get("model", {}))
+    if data.preprocessing.get("kind") == "audio":
+        kwargs.update(spec=data.preprocessing, num_classes=len(data.labels))
+    return kwargs
 
 
 def device_for(args) -> torch.device:
@@ -52,9 +71,9 @@ def public_config(cfg: dict) -> dict:
 
 
 def write_checkpoint(cfg: dict, state: dict, data, *, metrics: dict, history: list, extra: dict) -> Path:
-    model = build(cfg)
+    model = build_model(cfg["arch"], **model_kwargs(cfg, data))
     model.load_state_dict(state)
-    return save_checkpoint(output_path(cfg), model, arch=cfg["arch"], arch_kwargs=cfg.get("model", {}),
+    return save_checkpoint(output_path(cfg), model, arch=cfg["arch"], arch_kwargs=model_kwargs(cfg, data),
                            labels=data.labels, preprocessing=data.preprocessing, metrics=metrics, history=history,
                            config=public_config(cfg), seed=int(cfg["train"].get("seed", 0)),
                            half=bool(cfg.get("save_half", False)), **extra)

@@ -116,13 +116,41 @@ def first_batch_check(model: nn.Module, ds: TensorDataset, num_classes: int, bat
     return check
 
 
-def train_epoch(model, dl, opt, device, scheduler=None, per_batch=False, mixup_fn=None, desc="train") -> float:
+def batch_augment(cfg: dict, sample_rate: int | None = None):
+    """Waveform-batch augmentation from train.time_shift (max seconds, circular) and
+    train.mixup (Beta alpha); returns f(x, y) -> (x, y_a, y_b, lam) or None."""
+    t = cfg["train"]
+    shift_s, alpha = float(t.get("time_shift", 0) or 0), float(t.get("mixup", 0) or 0)
+    if not (shift_s and sample_rate) and not alpha:
+        return None
+    beta = torch.distributions.Beta(alpha, alpha) if alpha else None
+
+    def augment(x, y):
+        if shift_s and sample_rate and x.dim() == 2:
+            max_shift = int(shift_s * sample_rate)
+            shifts = torch.randint(-max_shift, max_shift + 1, (len(x),)).tolist()
+            x = torch.stack([torch.roll(row, s) for row, s in zip(x, shifts)])
+        if beta is None:
+            return x, y, y, 1.0
+        lam = float(beta.sample())
+        perm = torch.randperm(len(x), device=x.device)
+        return lam * x + (1 - lam) * x[perm], y, y[perm], lam
+
+    return augment
+
+
+def train_epoch(model, dl, opt, device, scheduler=None, per_batch=False, augment=None, desc="train") -> float:
     model.train()
     total, count = 0.0, 0
     for x, y in tqdm(dl, desc=desc, leave=False, disable=not is_main() or not os.isatty(2)):
         x, y = x.to(device), y.to(device)
         opt.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x), y)
+        if augment is not None:  # mixup: the loss is the same mix of the two targets' losses
+            x, y_a, y_b, lam = augment(x, y)
+            out = model(x)
+            loss = lam * F.cross_entropy(out, y_a) + (1 - lam) * F.cross_entropy(out, y_b)
+        else:
+            loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
         if scheduler is not None and per_batch:
@@ -149,13 +177,14 @@ def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_ep
     opt = make_optimizer(cfg, net.parameters())
     scheduler, per_batch = make_scheduler(cfg, opt, len(dl), epochs)
     metric = t.get("select_metric", "accuracy")
+    augment = batch_augment(cfg, data.preprocessing.get("sample_rate"))
     best, best_state, history = None, None, []
     for epoch in range(1, epochs + 1):
         if distributed:
             dl.sampler.set_epoch(epoch)
         start = time.time()
         lr = opt.param_groups[0]["lr"]
-        train_loss = train_epoch(net, dl, opt, device, scheduler, per_batch, desc=f"epoch {epoch}/{epochs}")
+        train_loss = train_epoch(net, dl, opt, device, scheduler, per_batch, augment, desc=f"epoch {epoch}/{epochs}")
         if scheduler is not None and not per_batch:
             scheduler.step()
         row = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "epoch_seconds": 0.0}

@@ -45,7 +45,7 @@ def main(argv=None) -> int:
         run["train"]["epochs"] = int(grid.get("epochs", 2))
         run["train"]["eval_train"] = run["train"]["eval_test"] = False
         start = time.time()
-        _, history, best = fit(run, build(run), data, device, log=lambda *_: None)
+        _, history, best = fit(run, build(run, data), data, device, log=lambda *_: None)
         row = {**combo, "val_accuracy": best["val_accuracy"], "val_f1": best["val_f1"],
                "val_loss": history[-1]["val_loss"], "seconds": round(time.time() - start, 1)}
         rows.append(row)

@@ -20,7 +20,7 @@ from .engine import loader, make_optimizer, seed_everything
 
 def sweep(cfg, data, device, start: float, end: float, steps: int, beta: float = 0.9):
     seed_everything(int(cfg["train"].get("seed", 0)))
-    model = build(cfg).to(device).train()
+    model = build(cfg, data).to(device).train()
     opt = make_optimizer(cfg, model.parameters())
     factor = (end / start) ** (1 / max(steps - 1, 1))
     lrs, losses, avg, best = [], [], 0.0, math.inf

@@ -21,7 +21,7 @@ from .engine import dist_setup, dist_teardown, evaluate, first_batch_check, fit,
 def overfit_small(cfg, data, n: int, device, max_steps: int = 300) -> float:
     """Memorise n training examples: the loss must go to ~0, else something is broken."""
     seed_everything(int(cfg["train"].get("seed", 0)))
-    model = build(cfg).to(device)
+    model = build(cfg, data).to(device)
     x, y = data.train.tensors
     x, y = x[:n].to(device), y[:n].to(device)
     opt = make_optimizer(cfg, model.parameters())
@@ -53,7 +53,7 @@ def main(argv=None) -> int:
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", rank % torch.cuda.device_count())
     num_classes = len(data.labels)
-    model = build(cfg)
+    model = build(cfg, data)
     sanity = first_batch_check(model, data.train, num_classes, int(cfg["train"].get("batch_size", 64)), device)
     if is_main():
         print(f"first batch: loss {sanity['initial_loss']:.4f} (log C = {sanity['log_num_classes']:.4f}), "

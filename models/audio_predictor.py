@@ -1,0 +1,134 @@
+"""AudioPredictor: a sound model with its front end, windows for long recordings, the
+spectrogram CAM, and "what the model heard" (the clip re-synthesised from only the
+time-frequency regions the CAM highlights).
+
+    p = load_predictor("esc50")
+    p.predict("dog.wav")                          # {label: prob}, averaged over windows
+    a = p.analyze("street.wav", method="GradCAM")  # spectrogram, CAM, timeline, heard clip
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import cam as cam_lib
+from .audio_frontend import AudioSpec, fix_length, is_silent, load_audio, windows
+from .predictor import Predictor
+
+# Methods that need only gradients: the ScoreCAM family masks the *input* with upsampled
+# activations, which has no meaning for a waveform input.
+AUDIO_METHODS = ["GradCAM", "GradCAM++", "SmoothGradCAM++", "XGradCAM", "LayerCAM"]
+DEFAULT_HOP_SECONDS = None  # window hop for long recordings; None: the clip length (no overlap)
+HEARD_FLOOR = 0.0           # mask floor for the re-synthesis: 0 = silence where the CAM is 0
+
+
+@dataclass
+class AudioAnalysis:
+    waveform: np.ndarray          # mono, at the model's sample rate
+    sample_rate: int
+    probs: dict[str, float]       # overall top-k (mean over windows)
+    target: str
+    target_prob: float
+    logmel: np.ndarray            # (n_mels, frames) in dB of the whole recording
+    heatmap: np.ndarray           # (n_mels, frames) in [0, 1], same grid as logmel
+    times: np.ndarray             # (frames,) seconds
+    freqs: np.ndarray             # (n_mels,) Hz
+    timeline: list[dict]          # per window: start, end, label, prob
+    heard: np.ndarray             # same length as waveform
+    silent: bool
+
+
+class AudioPredictor(Predictor):
+    modality = "audio"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.spec: AudioSpec
+
+    def load(self, x) -> np.ndarray:
+        return load_audio(x, self.spec.sample_rate)
+
+    def _windows(self, y: np.ndarray, hop_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        n = self.spec.clip_samples
+        if len(y) <= n:
+            return fix_length(y, n)[None], np.zeros(1)
+        hop = max(1, int(round((hop_seconds or DEFAULT_HOP_SECONDS or self.spec.clip_seconds) * self.spec.sample_rate)))
+        return windows(y, n, hop, self.spec.sample_rate)
+
+    def _window_probs(self, wins: np.ndarray) -> np.ndarray:
+        with self._lock, torch.inference_mode():
+            logits = self.model(torch.from_numpy(wins).to(self.device))
+        return logits.float().softmax(-1).cpu().numpy()
+
+    def predict_probs(self, inputs: list, hop_seconds: float | None = None) -> np.ndarray:
+        """(N, K): each input's class probabilities, averaged over its windows."""
+        return np.stack([self._window_probs(self._windows(self.load(x), hop_seconds)[0]).mean(0) for x in inputs])
+
+    def features(self, y: np.ndarray) -> np.ndarray:
+        """Log-mel (n_mels, frames) in dB (before normalisation) of a whole waveform."""
+        with torch.inference_mode():
+            mel = self.model.frontend.mel(torch.from_numpy(y)[None].to(self.device))
+            db = self.model.frontend.to_db(mel.unsqueeze(1))
+        return db[0, 0].cpu().numpy()
+
+    def explain(self, x, method: str = cam_lib.DEFAULT_METHOD, target=None) -> np.ndarray:
+        """CAM on the recording's log-mel grid (n_mels, frames), values in [0, 1]."""
+        return self.analyze(x, method, target).heatmap
+
+    def analyze(self, x, method: str = cam_lib.DEFAULT_METHOD, target=None, top_k: int = 5,
+                hop_seconds: float | None = None) -> AudioAnalysis:
+        if method not in AUDIO_METHODS:
+            raise ValueError(f"{method} is not available for sound models; choose one of {AUDIO_METHODS}")
+        y = self.load(x)
+        wins, starts = self._windows(y, hop_seconds)
+        probs_w = self._window_probs(wins)
+        overall = probs_w.mean(0)
+        t = self.target_index(target)
+        t = int(overall.argmax()) if t is None else t
+        with self._lock:
+            _, cams, _ = cam_lib.compute_cams(self.model, torch.from_numpy(wins).to(self.device), self.cam_layer,
+                                              method, [t] * len(wins))
+        # the whole recording's grid; each window's CAM is placed at its frames, overlaps averaged
+        frames_total = 1 + max(len(y), self.spec.clip_samples) // self.spec.hop_length
+        per_window = self.spec.frames
+        acc = np.zeros((self.spec.n_mels, frames_total + per_window), np.float32)
+        count = np.zeros_like(acc)
+        for cam, start in zip(cams, starts):
+            f0 = int(round(start * self.spec.sample_rate / self.spec.hop_length))
+            up = F.interpolate(cam[None, None], size=(self.spec.n_mels, per_window), mode="bilinear",
+                               align_corners=False)[0, 0].clamp(0, 1).cpu().numpy()
+            acc[:, f0: f0 + per_window] += up
+            count[:, f0: f0 + per_window] += 1
+        heat = (acc / np.maximum(count, 1))[:, :frames_total]
+        if heat.max() > 0:
+            heat = heat / heat.max()
+        padded = fix_length(y, max(len(y), self.spec.clip_samples))
+        logmel = self.features(padded)[:, :frames_total]
+        from .audio_frontend import spectrogram_axes
+        times, freqs = spectrogram_axes(self.spec, frames_total)
+        timeline = [{"start": float(s), "end": float(s + self.spec.clip_seconds),
+                     "label": self.labels[int(p.argmax())], "prob": float(p.max())} for s, p in zip(starts, probs_w)]
+        return AudioAnalysis(waveform=y, sample_rate=self.spec.sample_rate, probs=self._topk(overall, top_k),
+                             target=self.labels[t], target_prob=float(overall[t]), logmel=logmel, heatmap=heat,
+                             times=times, freqs=freqs, timeline=timeline, heard=self.resynthesize(y, heat),
+                             silent=is_silent(y))
+
+    def resynthesize(self, y: np.ndarray, heat: np.ndarray, floor: float = HEARD_FLOOR) -> np.ndarray:
+        """Keep only the time-frequency regions the CAM highlights: the mel-grid CAM is spread
+        back onto the STFT bins through the mel filterbank, multiplies the magnitude (phase
+        kept), and the inverse STFT gives a clip of the input's length."""
+        spec = self.spec
+        fb = self.model.frontend.mel.mel_scale.fb.detach().cpu().numpy()     # (n_freqs, n_mels)
+        weights = fb / np.maximum(fb.sum(1, keepdims=True), 1e-8)           # each STFT bin: mean of its mels
+        window = torch.hann_window(spec.n_fft)
+        wave = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))
+        stft = torch.stft(wave, spec.n_fft, spec.hop_length, window=window, center=True, return_complex=True)
+        frames = min(stft.shape[1], heat.shape[1])
+        mask = weights @ heat[:, :frames]                                   # (n_freqs, frames)
+        mask = floor + (1 - floor) * np.clip(mask, 0, 1)
+        stft = stft[:, :frames] * torch.from_numpy(mask.astype(np.float32))
+        out = torch.istft(stft, spec.n_fft, spec.hop_length, window=window, center=True, length=len(y))
+        return out.numpy().astype(np.float32)
