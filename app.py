@@ -7,6 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from demos import image_explainer
+from demos import sound
 from demos import sensitivity, training
 
 TITLE = "Explainable audio & image classification lab"
@@ -18,6 +19,7 @@ def build_app() -> gr.Blocks:
         gr.Markdown(f"# {TITLE}\nWhat our models predict, and why: top-k labels and class activation maps.")
         with gr.Tabs():
             image_explainer.build()
+            sound.build()
             sensitivity.build()
             training.build()
     return demo

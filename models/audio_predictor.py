@@ -8,6 +8,7 @@ time-frequency regions the CAM highlights).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,11 +19,27 @@ from . import cam as cam_lib
 from .audio_frontend import AudioSpec, fix_length, is_silent, load_audio, windows
 from .predictor import Predictor
 
-# Methods that need only gradients: the ScoreCAM family masks the *input* with upsampled
-# activations, which has no meaning for a waveform input.
-AUDIO_METHODS = ["GradCAM", "GradCAM++", "SmoothGradCAM++", "XGradCAM", "LayerCAM"]
+# Methods that need only gradients at the CAM layer. Left out: the ScoreCAM family masks the
+# *input* with upsampled activations, and SmoothGradCAM++ adds noise to it: for a sound
+# model the input is the raw waveform, where neither means what it does on an image.
+AUDIO_METHODS = ["GradCAM", "GradCAM++", "XGradCAM", "LayerCAM"]
 DEFAULT_HOP_SECONDS = None  # window hop for long recordings; None: the clip length (no overlap)
 HEARD_FLOOR = 0.0           # mask floor for the re-synthesis: 0 = silence where the CAM is 0
+# Windows per forward pass: bounds memory on long recordings (a 5 s window's first conv map
+# alone is 4 MB); up to this many, probabilities and CAM come from one forward pass.
+WINDOW_BATCH = 16
+
+
+@contextmanager
+def _graph_from(layer: torch.nn.Module):
+    """Record autograd only from `layer`'s output on: the gradient CAMs need d(score)/d(activation)
+    at that layer and nothing below it, so the front end (STFT, mel) and the early convolutions
+    run without a graph and the backward pass is only the head's."""
+    handle = layer.register_forward_hook(lambda _m, _i, out: out.detach().requires_grad_(True), prepend=True)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 @dataclass
@@ -59,9 +76,34 @@ class AudioPredictor(Predictor):
         return windows(y, n, hop, self.spec.sample_rate)
 
     def _window_probs(self, wins: np.ndarray) -> np.ndarray:
+        out = []
         with self._lock, torch.inference_mode():
-            logits = self.model(torch.from_numpy(wins).to(self.device))
-        return logits.float().softmax(-1).cpu().numpy()
+            for i in range(0, len(wins), WINDOW_BATCH):
+                out.append(self.model(torch.from_numpy(wins[i: i + WINDOW_BATCH]).to(self.device)).float().softmax(-1))
+        return torch.cat(out).cpu().numpy()
+
+    def _window_cams(self, wins: np.ndarray, method: str, target: int | None) -> tuple[np.ndarray, torch.Tensor, int]:
+        """(probs per window (W, K), CAMs (W, h, w) for one class, that class). With no target
+        the class is the overall top-1; when all windows fit in one batch the same forward pass
+        gives the probabilities and the CAM."""
+        probs_w = None
+        if target is None and len(wins) > WINDOW_BATCH:
+            probs_w = self._window_probs(wins)
+            target = int(probs_w.mean(0).argmax())
+        layer = dict(self.model.named_modules())[self.cam_layer]
+        probs, cams = [], []
+        with self._lock, torch.inference_mode(False), torch.enable_grad(), _graph_from(layer), \
+                cam_lib.cam_extractor(self.model, self.cam_layer, method) as extractor:
+            for i in range(0, len(wins), WINDOW_BATCH):
+                logits = self.model(torch.from_numpy(wins[i: i + WINDOW_BATCH]).to(self.device))
+                p = logits.detach().float().softmax(-1)
+                t = int(p.mean(0).argmax()) if target is None else target
+                cam = extractor(class_idx=[t] * len(p), scores=logits)[0]
+                probs.append(p)
+                cams.append(torch.nan_to_num(cam.detach().float(), nan=0.0).clamp_(0, 1))
+        if probs_w is None:
+            probs_w = torch.cat(probs).cpu().numpy()
+        return probs_w, torch.cat(cams), t
 
     def predict_probs(self, inputs: list, hop_seconds: float | None = None) -> np.ndarray:
         """(N, K): each input's class probabilities, averaged over its windows."""
@@ -84,22 +126,17 @@ class AudioPredictor(Predictor):
             raise ValueError(f"{method} is not available for sound models; choose one of {AUDIO_METHODS}")
         y = self.load(x)
         wins, starts = self._windows(y, hop_seconds)
-        probs_w = self._window_probs(wins)
+        probs_w, cams, t = self._window_cams(wins, method, self.target_index(target))
         overall = probs_w.mean(0)
-        t = self.target_index(target)
-        t = int(overall.argmax()) if t is None else t
-        with self._lock:
-            _, cams, _ = cam_lib.compute_cams(self.model, torch.from_numpy(wins).to(self.device), self.cam_layer,
-                                              method, [t] * len(wins))
         # the whole recording's grid; each window's CAM is placed at its frames, overlaps averaged
         frames_total = 1 + max(len(y), self.spec.clip_samples) // self.spec.hop_length
         per_window = self.spec.frames
         acc = np.zeros((self.spec.n_mels, frames_total + per_window), np.float32)
         count = np.zeros_like(acc)
-        for cam, start in zip(cams, starts):
+        ups = F.interpolate(cams[:, None], size=(self.spec.n_mels, per_window), mode="bilinear",
+                            align_corners=False)[:, 0].clamp(0, 1).cpu().numpy()
+        for up, start in zip(ups, starts):
             f0 = int(round(start * self.spec.sample_rate / self.spec.hop_length))
-            up = F.interpolate(cam[None, None], size=(self.spec.n_mels, per_window), mode="bilinear",
-                               align_corners=False)[0, 0].clamp(0, 1).cpu().numpy()
             acc[:, f0: f0 + per_window] += up
             count[:, f0: f0 + per_window] += 1
         heat = (acc / np.maximum(count, 1))[:, :frames_total]
@@ -129,6 +166,28 @@ class AudioPredictor(Predictor):
         frames = min(stft.shape[1], heat.shape[1])
         mask = weights @ heat[:, :frames]                                   # (n_freqs, frames)
         mask = floor + (1 - floor) * np.clip(mask, 0, 1)
-        stft = stft[:, :frames] * torch.from_numpy(mask.astype(np.float32))
-        out = torch.istft(stft, spec.n_fft, spec.hop_length, window=window, center=True, length=len(y))
-        return out.numpy().astype(np.float32)
+        return _istft(stft[:, :frames].numpy() * mask.astype(np.float32), window.numpy(), spec.hop_length, len(y))
+
+
+def _istft(stft: np.ndarray, window: np.ndarray, hop: int, length: int) -> np.ndarray:
+    """torch.istft(center=True, length=length) as numpy overlap-add: the same result, but
+    torch's CPU istft (unfold_backward) took 100+ ms on a 5 s clip here (busy 2-core CPU),
+    longer than the model; this takes about 5 ms.
+    Frames are cut in hop-sized pieces, so the overlap-add is ceil(n_fft / hop) vector adds."""
+    n_fft, count = len(window), stft.shape[1]
+    frames = np.fft.irfft(stft.T, n=n_fft, axis=1).astype(np.float32) * window      # (frames, n_fft)
+    pieces = -(-n_fft // hop)
+    padded = np.zeros((count, pieces * hop), np.float32)
+    padded[:, :n_fft] = frames
+    win_sq = np.zeros(pieces * hop, np.float32)
+    win_sq[:n_fft] = window ** 2
+    out = np.zeros((count + pieces - 1) * hop, np.float32)
+    envelope = np.zeros_like(out)
+    for j in range(pieces):
+        part = slice(j * hop, (j + 1) * hop)
+        out[j * hop: j * hop + count * hop] += padded[:, part].reshape(-1)
+        envelope[j * hop: j * hop + count * hop] += np.tile(win_sq[part], count)
+    start = n_fft // 2  # center=True padded n_fft // 2 samples before the first frame
+    out, envelope = out[start: start + length], envelope[start: start + length]
+    out = out / np.where(envelope > 1e-11, envelope, 1.0)
+    return np.pad(out, (0, length - len(out))).astype(np.float32, copy=False)

@@ -1,0 +1,326 @@
+"""Sound tab: upload or record a sound, pick a model, a CAM method and a target class; see
+the top-5, the log-mel spectrogram with its CAM (seconds x Hz), "what the model heard"
+(the clip re-synthesised from the regions the CAM highlights) beside the original, and for
+long recordings the top label per window."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+
+from models import load_predictor, model_ids, parse_model_id
+from models.audio_plots import spectrogram_figure, timeline_figure
+from models.audio_predictor import AUDIO_METHODS
+from models.cam import DEFAULT_METHOD
+from models.errors import ModelUnavailable
+
+from . import image_explainer
+from .common import EXAMPLES_DIR, user_errors
+from .image_explainer import PREDICTED, target_choices
+
+# A long recording with a small hop could ask for thousands of windows; the hop grows so
+# that at most this many are explained (a 10-minute file at 5 s windows is 120).
+MAX_WINDOWS = 120
+DEFAULT_CLIP_SECONDS = 5.0  # hop slider before a model says its window (ESC-50's clip length)
+MIN_HOP_SECONDS = 0.25
+# The slider's range is fixed (Gradio checks API inputs against the maximum it was built
+# with); a hop above the model's window is used as the window (see effective_hop).
+MAX_HOP_SECONDS = 10.0
+EXAMPLE_RATE = 16000
+# Browsers record WebM (or MP4) and may upload it as "audio.wav"; our loader picks the
+# decoder by suffix, so such a file gets the suffix its content says (signature -> suffix).
+CONTAINER_SIGNATURES = {b"\x1aE\xdf\xa3": ".webm"}
+FTYP_SUFFIX = ".m4a"  # ISO media ("....ftyp"): M4A, MP4
+CONTAINER_FAMILIES = {".webm": {".webm", ".mka", ".mkv"}, ".m4a": {".m4a", ".mp4", ".aac", ".m4v"}}
+
+
+def content_suffix(path: str | Path) -> str:
+    """".webm" / ".m4a" when the file's first bytes say it is such a container, else ""."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    for signature, suffix in CONTAINER_SIGNATURES.items():
+        if head.startswith(signature):
+            return suffix
+    return FTYP_SUFFIX if head[4:8] == b"ftyp" else ""
+
+
+def with_content_suffix(path: str) -> str:
+    """The path itself, or a copy named for what the file holds (a WebM recording called .wav)."""
+    try:
+        suffix = content_suffix(path)
+    except OSError:
+        return path  # the loader says what is wrong with it
+    if not suffix or Path(path).suffix.lower() in CONTAINER_FAMILIES[suffix]:
+        return path
+    fixed = Path(path).with_suffix(suffix)
+    if not fixed.exists():
+        try:
+            os.link(path, fixed)
+        except OSError:
+            shutil.copyfile(path, fixed)
+    return str(fixed)
+
+
+class SafeAudio(gr.Audio):
+    """gr.Audio that hands the raw uploaded or recorded file to our loader.
+
+    With type="filepath" and no `format`, Gradio passes the path through today; this pins
+    that (a `format` would make Gradio decode and re-encode with pydub/ffmpeg and fail with
+    a generic error), and renames a recording whose container its name hides.
+    """
+
+    is_template = True  # rendered by the frontend's own Audio component
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        if self.type == "filepath":
+            return with_content_suffix(payload.path)
+        return super().preprocess(payload)
+
+
+# --- model choices and card
+
+
+def model_choices() -> list[str]:
+    return model_ids("audio")
+
+
+def _available(model_id: str) -> bool:
+    task, entry = parse_model_id(model_id)
+    return not entry.from_checkpoint or task.checkpoint_path(entry.name).exists()
+
+
+def clip_seconds(model_id: str) -> float | None:
+    """The model's window length, or None when its checkpoint is missing or unreadable."""
+    if not _available(model_id):
+        return None
+    try:
+        return float(load_predictor(model_id).spec.clip_seconds)
+    except ModelUnavailable:
+        return None
+
+
+def describe_model(model_id: str) -> str:
+    """Model card: the train command when the checkpoint is missing, else what it eats and scores."""
+    if not _available(model_id):
+        return image_explainer.describe_model(model_id)
+    task, entry = parse_model_id(model_id)
+    try:
+        p = load_predictor(model_id)
+    except ModelUnavailable as exc:
+        return f"**{model_id}**: {exc}"
+    s, metrics = p.spec, p.card.get("metrics") or {}
+    score = (f"test accuracy {metrics['test_accuracy']:.1%}, macro-F1 {metrics.get('test_macro_f1', float('nan')):.3f}"
+             if isinstance(metrics.get("test_accuracy"), float) else "no test metrics in the checkpoint")
+    return "  \n".join([
+        f"**{model_id}** ({task.title}): {entry.description or entry.arch}",
+        f"Input: {s.clip_seconds:g} s windows at {s.sample_rate} Hz, {s.n_mels} mel bands "
+        f"(n_fft {s.n_fft}, hop {s.hop_length}); {len(p.labels)} classes; {score}.",
+        f"CAM layer: `{entry.cam_layer}`. Train it again with `{entry.train_command}`"])
+
+
+@user_errors
+def on_model_change(model_id: str):
+    """Target classes, card, and the hop slider set to the new model's window (no overlap)."""
+    clip = clip_seconds(model_id)
+    hop = gr.update(value=clip) if clip else gr.skip()
+    return gr.update(choices=target_choices(model_id), value=PREDICTED), describe_model(model_id), hop
+
+
+# --- the analysis
+
+
+def effective_hop(duration: float, clip: float, hop: float | None) -> float:
+    """The hop used: the clip length when none is given, never more (no gaps between
+    windows), and large enough to keep at most MAX_WINDOWS windows."""
+    hop = clip if not hop or hop <= 0 else min(float(hop), clip)
+    hop = max(hop, min(MIN_HOP_SECONDS, clip))
+    if duration > clip:
+        hop = max(hop, (duration - clip) / (MAX_WINDOWS - 1))
+    return hop
+
+
+def _wav(y: np.ndarray, sample_rate: int, folder: Path, name: str) -> str:
+    """16-bit WAV any browser plays, at the waveform's own scale (no peak normalisation, so
+    the original and what the model heard compare in loudness)."""
+    import soundfile as sf
+    path = folder / name
+    sf.write(path, np.clip(np.nan_to_num(y), -1.0, 1.0), sample_rate, subtype="PCM_16")
+    return str(path)
+
+
+@user_errors
+def analyze_sound(audio_path, model_id: str, method: str = DEFAULT_METHOD, target: str = PREDICTED,
+                  hop_seconds: float | None = None):
+    """The tab's main action; also the API endpoint /analyze_sound. Returns the top-5, the
+    spectrogram + CAM figure, what the model heard, the model's input, the timeline, the info line."""
+    if audio_path is None:
+        raise gr.Error("Upload or record a sound (or pick an example) first.", print_exception=False)
+    predictor = load_predictor(model_id)
+    if predictor.modality != "audio":
+        raise gr.Error(f"{model_id} is not a sound model; choose one of {model_choices()}.", print_exception=False)
+    start = time.perf_counter()
+    spec = predictor.spec
+    y = predictor.load(audio_path)  # loaded once: the hop depends on the duration
+    duration = len(y) / spec.sample_rate
+    hop = effective_hop(duration, spec.clip_seconds, hop_seconds)
+    result = predictor.analyze(y, method=method, target=None if target in (None, "", PREDICTED) else target,
+                               hop_seconds=hop)
+    figure = spectrogram_figure(result.logmel, result.heatmap, result.times, result.freqs, result.target, method)
+    many = len(result.timeline) > 1
+    top1, top1_prob = next(iter(result.probs.items()))
+    timeline = (gr.update(value=timeline_figure(result.timeline, duration, top1, top1_prob), visible=True) if many
+                else gr.update(value=None, visible=False))
+    elapsed = time.perf_counter() - start
+    folder = Path(tempfile.mkdtemp(prefix="sound-"))
+    stem = Path(str(audio_path)).stem[:60] or "sound"
+    heard = _wav(result.heard, spec.sample_rate, folder, f"{stem}-heard-{method.split()[0]}.wav")
+    original = _wav(result.waveform, spec.sample_rate, folder, f"{stem}-model-input.wav")
+    energy = float(np.sum(result.heard ** 2) / max(np.sum(result.waveform ** 2), 1e-12))
+    windows = f"{len(result.timeline)} windows of {spec.clip_seconds:g} s every {hop:g} s" if many else \
+        f"one {spec.clip_seconds:g} s window"
+    info = (f"**{method}** for class **{result.target}** (p = {result.target_prob:.3f}) on `{predictor.model_id}` - "
+            f"{duration:.2f} s at {spec.sample_rate} Hz, {windows}; what the model heard keeps {energy:.0%} of the "
+            f"energy - {elapsed * 1000:.0f} ms on {predictor.device.type}")
+    if hop_seconds and hop > min(float(hop_seconds), spec.clip_seconds) + 1e-9:
+        info += f"  \nHop raised to {hop:.2f} s to explain at most {MAX_WINDOWS} windows."
+    if result.silent:
+        warning = "The recording is silent (peak below -60 dBFS): the prediction and its CAM mean little."
+        gr.Warning(warning)
+        info = f"\u26a0\ufe0f **{warning}**  \n" + info
+    return result.probs, figure, heard, original, timeline, info
+
+
+def auto_analyze(audio_path, model_id, method, target, hop_seconds):
+    """On upload, recording or example click; clearing the sound changes nothing else."""
+    if audio_path is None:
+        return (gr.skip(),) * 6
+    return analyze_sound(audio_path, model_id, method, target, hop_seconds)
+
+
+# --- examples made with numpy (nothing from the data sets)
+
+
+def _siren(t: np.ndarray, rng) -> np.ndarray:
+    """Wail siren: a tone gliding 650 <-> 1500 Hz every 2.5 s, with two harmonics."""
+    freq = 1075 + 425 * np.sin(2 * np.pi * t / 2.5)
+    phase = 2 * np.pi * np.cumsum(freq) / EXAMPLE_RATE
+    return 0.35 * (np.sin(phase) + 0.3 * np.sin(2 * phase) + 0.15 * np.sin(3 * phase))
+
+
+def _bark(t: np.ndarray, rng, onsets=(0.4, 0.75, 2.2, 3.6, 3.9)) -> np.ndarray:
+    """Dog-like barks: 0.18 s harmonic bursts with a falling pitch, a noisy attack and a fast decay."""
+    y = np.zeros_like(t)
+    for onset in onsets:
+        m = (t >= onset) & (t < onset + 0.18)
+        tau = t[m] - onset
+        f0 = 520 - 900 * tau
+        phase = 2 * np.pi * np.cumsum(f0) / EXAMPLE_RATE
+        tone = sum(np.sin(k * phase) / k for k in range(1, 7))
+        y[m] += (0.6 * tone + 0.5 * rng.normal(0, 1, m.sum())) * np.exp(-tau / 0.05) * (1 - np.exp(-tau / 0.005))
+    return 0.5 * y
+
+
+def _rain(t: np.ndarray, rng) -> np.ndarray:
+    """Rain: steady noise with the highs rolled off, plus random droplet clicks."""
+    noise = np.cumsum(rng.normal(0, 1, len(t)))
+    noise = rng.normal(0, 1, len(t)) * 0.6 + (noise - np.convolve(noise, np.ones(400) / 400, "same")) * 0.08
+    drops = np.zeros_like(t)
+    for at in rng.choice(len(t) - 200, size=int(40 * t[-1]), replace=False):
+        drops[at: at + 200] += rng.uniform(0.2, 0.8) * np.exp(-np.arange(200) / 25) * rng.normal(0, 1, 200)
+    return 0.08 * noise + 0.25 * drops
+
+
+def _clock(t: np.ndarray, rng) -> np.ndarray:
+    """Clock: a tick and a softer, lower tock every second (2 ms resonant clicks)."""
+    y = np.zeros_like(t)
+    for k, at in enumerate(np.arange(0.1, t[-1], 0.5)):
+        m = (t >= at) & (t < at + 0.03)
+        tau = t[m] - at
+        freq, amp = (3200, 0.8) if k % 2 == 0 else (2100, 0.5)
+        y[m] += amp * np.sin(2 * np.pi * freq * tau) * np.exp(-tau / 0.004)
+    return y
+
+
+def _street(t: np.ndarray, rng) -> np.ndarray:
+    """A 12 s scene for the timeline: rain throughout, a siren from 3 to 8 s, barks at 9-11 s."""
+    siren = np.where((t > 3) & (t < 8), _siren(t, rng), 0.0)
+    return 0.6 * _rain(t, rng) + siren + _bark(t, rng, onsets=(9.0, 9.35, 10.1, 10.45))
+
+
+EXAMPLES = {  # file stem -> (seconds, maker, label shown)
+    "siren": (5.0, _siren, "siren (frequency sweep)"),
+    "dog-bark": (5.0, _bark, "dog-like barks"),
+    "rain": (5.0, _rain, "rain-like noise"),
+    "clock-tick": (5.0, _clock, "clock ticks"),
+    "street-12s": (12.0, _street, "12 s scene: rain, siren, barks (timeline)"),
+}
+
+
+def sound_examples() -> tuple[list[str], list[str]]:
+    """(paths, labels) of the example sounds, synthesised once at run time with numpy."""
+    import soundfile as sf
+    EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
+    paths, labels = [], []
+    for i, (stem, (seconds, make, label)) in enumerate(EXAMPLES.items()):
+        path = EXAMPLES_DIR / f"sound-{stem}.wav"
+        if not path.exists():
+            t = np.arange(int(seconds * EXAMPLE_RATE)) / EXAMPLE_RATE
+            y = make(t, np.random.default_rng(i))
+            y = 0.9 * y / max(float(np.abs(y).max()), 1e-9)
+            tmp = path.with_name(path.name + ".tmp.wav")
+            sf.write(tmp, y.astype(np.float32), EXAMPLE_RATE, subtype="PCM_16")
+            tmp.replace(path)  # atomic: a concurrent start never reads half a file
+        paths.append(str(path))
+        labels.append(label)
+    return paths, labels
+
+
+# --- the tab
+
+
+def build() -> None:
+    choices = model_choices()
+    first = next((m for m in choices if _available(m)), choices[0])  # a trained model when there is one
+    clip = clip_seconds(first) or DEFAULT_CLIP_SECONDS
+    with gr.Tab("Sound", id="sound"):
+        gr.Markdown("Upload or record a sound, choose a model and a CAM method, and see which times and "
+                    "frequencies the network listens to - and hear only those.")
+        with gr.Row():
+            with gr.Column(scale=1):
+                audio = SafeAudio(sources=["upload", "microphone"], type="filepath", label="Sound",
+                                  buttons=["download"])
+                model = gr.Dropdown(choices, value=first, label="Model")
+                method = gr.Dropdown(AUDIO_METHODS, value=DEFAULT_METHOD, label="CAM method")
+                target = gr.Dropdown(target_choices(first), value=PREDICTED, label="Target class",
+                                     filterable=True, allow_custom_value=True, info="Type to search the class names.")
+                hop = gr.Slider(MIN_HOP_SECONDS, MAX_HOP_SECONDS, value=clip, step=0.25, label="Window hop (s)",
+                                info="For recordings longer than the model's window: a window starts every hop "
+                                     "seconds. The window length (default) means no overlap; more is used as it.")
+                run = gr.Button("Analyze", variant="primary")
+                paths, labels = sound_examples()
+                gr.Examples(paths, inputs=audio, example_labels=labels, label="Examples (synthesised with numpy)")
+            with gr.Column(scale=2):
+                info = gr.Markdown()
+                with gr.Row():
+                    top5 = gr.Label(num_top_classes=5, label="Top-5 predictions")
+                    with gr.Column():
+                        original = gr.Audio(label="Model input (mono, model's sample rate)", type="filepath",
+                                            interactive=False, buttons=["download"])
+                        heard = gr.Audio(label="What the model heard (CAM-masked re-synthesis)", type="filepath",
+                                         interactive=False, buttons=["download"])
+                spectrogram = gr.Plot(label="Log-mel spectrogram and CAM", format="png", show_label=False)
+                timeline = gr.Plot(label="Top label per window", format="png", visible=False, show_label=False)
+                card = gr.Markdown(describe_model(first))
+
+        inputs = [audio, model, method, target, hop]
+        outputs = [top5, spectrogram, heard, original, timeline, info]
+        run.click(analyze_sound, inputs, outputs, api_name="analyze_sound")
+        audio.change(auto_analyze, inputs, outputs, api_name=False)
+        model.change(on_model_change, model, [target, card, hop], api_name=False)
