@@ -1,5 +1,6 @@
 import os
 import socket
+from contextlib import contextmanager
 import subprocess
 import sys
 import time
@@ -43,34 +44,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory):
-    """The real app in a subprocess on a free loopback port; yields its URL."""
+@contextmanager
+def running_app(log: Path, **env_extra):
+    """The real app in a subprocess on a free loopback port; yields its URL, always stops it."""
     port = free_port()
-    log = tmp_path_factory.mktemp("app") / "app.log"
     env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
-               GRADIO_ANALYTICS_ENABLED="False")
+               GRADIO_ANALYTICS_ENABLED="False", **env_extra)
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
                             stdout=open(log, "w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app exited: {log.read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        raise RuntimeError(f"app did not start: {log.read_text()[-2000:]}")
-    yield url
-    proc.terminate()
+    deadline = time.time() + 300  # a loaded CI machine can be slow to import torch and gradio
     try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"app exited: {log.read_text()[-2000:]}")
+            try:
+                urllib.request.urlopen(url, timeout=30)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise RuntimeError(f"app did not start: {log.read_text()[-2000:]}") from None
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory):
+    with running_app(tmp_path_factory.mktemp("app") / "app.log") as url:
+        yield url
 
 
 def make_bad_images(folder: Path) -> dict[str, Path]:

@@ -5,8 +5,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +13,7 @@ import soundfile as sf
 import torch
 from PIL import Image
 
-from conftest import ROOT, free_port
+from conftest import ROOT, running_app
 
 SR = 8000          # the synthetic model's sample rate and window (training/configs/synthetic-audio.yaml)
 CLIP = 1.0
@@ -349,32 +347,9 @@ def sound_app(checkpoints, tmp_path_factory):
     if mnist.is_file():
         (checkpoints / "mnist").mkdir(exist_ok=True)
         shutil.copy(mnist, checkpoints / "mnist" / "cnn.pt")
-    port = free_port()
-    log = tmp_path_factory.mktemp("sound-app") / "app.log"
-    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
-               GRADIO_ANALYTICS_ENABLED="False", XAI_LAB_CHECKPOINTS=str(checkpoints), DEMO_DEVICE="cpu")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=open(log, "w"),
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"app exited: {log.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError(f"app did not start: {log.read_text()[-2000:]}") from None
-                time.sleep(0.5)
+    with running_app(tmp_path_factory.mktemp("sound-app") / "app.log",
+                     XAI_LAB_CHECKPOINTS=str(checkpoints), DEMO_DEVICE="cpu") as url:
         yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
