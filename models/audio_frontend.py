@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import InputError
+from .errors import InputError, check_upload
 
 # Uploads longer than this are refused before decoding (10 minutes; a model sees 1-5 s).
 MAX_AUDIO_SECONDS = 600
@@ -182,13 +182,7 @@ def _read_audioread(path: Path) -> tuple[np.ndarray, int]:
 
 def _read_file(path: Path) -> tuple[np.ndarray, int]:
     import soundfile as sf
-    if not path.is_file():
-        raise InputError(f"File not found: {path.name}")
-    size = path.stat().st_size
-    if size == 0:
-        raise InputError(f"{path.name} is empty (0 bytes).")
-    if size > MAX_FILE_BYTES:
-        raise InputError(f"{path.name} is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+    check_upload(path, MAX_FILE_BYTES)
     suffix = path.suffix.lower()
     if suffix in FFMPEG_SUFFIXES:
         return _read_audioread(path)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputError
+from .errors import InputError, check_upload
 
 # Larger images are refused before decoding (a 20000x20000 PNG is 1.2 GB of RGB).
 MAX_PIXELS = int(os.environ.get("DEMO_MAX_IMAGE_PIXELS", 40_000_000))
@@ -112,13 +112,7 @@ def load_image(x, max_side: int = WORK_MAX_SIDE) -> Image.Image:
     if isinstance(x, Image.Image):
         return _shrink(_to_rgb(x), max_side)
     path = Path(x)
-    if not path.is_file():
-        raise InputError(f"File not found: {path.name}")
-    size = path.stat().st_size
-    if size == 0:
-        raise InputError(f"{path.name} is empty (0 bytes).")
-    if size > MAX_FILE_BYTES:
-        raise InputError(f"{path.name} is {size / 2**20:.0f} MB; the limit is {MAX_FILE_BYTES // 2**20} MB.")
+    check_upload(path, MAX_FILE_BYTES)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
