@@ -76,6 +76,24 @@ def test_config_errors(tmp_path):
     assert cfg["train"]["epochs"] == 7 and cfg["optim"]["lr"] == 0.5
 
 
+def test_select_last_trains_without_a_validation_split():
+    """The MNIST example's protocol: no validation split, the last epoch's weights are kept."""
+    from training.common import build
+    from training.datasets import load_task_data
+    from training.engine import fit
+    cfg = load_config(SYNTH, ["data.val_size=0", "train.eval_train=false"])
+    data = load_task_data(cfg, ROOT)
+    assert len(data.val) == 0
+    with pytest.raises(ValueError, match="train.select: last"):
+        fit(cfg, build(cfg, data), data, torch.device("cpu"), log=lambda *_: None)
+    cfg["train"]["select"] = "last"
+    model = build(cfg, data)
+    state, history, best = fit(cfg, model, data, torch.device("cpu"), log=lambda *_: None)
+    assert best["epoch"] == cfg["train"]["epochs"] == len(history)
+    assert "val_loss" not in history[-1] and history[-1]["test_accuracy"] > 0.5
+    assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())  # the final weights
+
+
 def test_train_writes_a_checkpoint_the_app_can_serve(cfg_path, tmp_path):
     out = run("training.train", "--config", cfg_path)
     assert "first batch: loss" in out and "-> ok" in out

@@ -33,7 +33,7 @@ class TaskData:
     description: str = ""
 
 
-def _split_val(x: torch.Tensor, y: torch.Tensor, val_size: int, seed: int):
+def split_val(x: torch.Tensor, y: torch.Tensor, val_size: int, seed: int):
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(y), generator=g)
     val_idx, train_idx = perm[:val_size], perm[val_size:]
@@ -82,14 +82,15 @@ def mnist(root: Path, cfg: dict, download: bool = False) -> TaskData:
     data_cfg = cfg["data"]
     if data_cfg.get("swap"):
         (xtr, ytr), (xte, yte) = (xte, yte), (xtr, ytr)
-    (xtr, ytr), (xva, yva) = _split_val(xtr, ytr, int(data_cfg.get("val_size", 5000)), int(cfg["train"].get("seed", 0)))
+    (xtr, ytr), (xva, yva) = split_val(xtr, ytr, int(data_cfg.get("val_size", 5000)), int(cfg["train"].get("seed", 0)))
     split = "official test set" if data_cfg.get("swap") else "official train set"
     return TaskData(
         TensorDataset(xtr, ytr), TensorDataset(xva, yva), TensorDataset(xte, yte),
         labels=[str(d) for d in range(10)],
         preprocessing={"kind": "image", "size": 28, "mean": [MNIST_MEAN] * 3, "std": [MNIST_STD] * 3,
                        "grayscale": True, "invert_light_background": True},
-        description=(f"train: {len(ytr)} images of the {split}, val: {len(yva)} held out from it, "
+        description=(f"train: {len(ytr)} images of the {split}, "
+                     f"{f'val: {len(yva)} held out from it' if len(yva) else 'no validation split'}, "
                      f"test: {len(yte)} ({'official train set' if data_cfg.get('swap') else 'official test set'})"),
     )
 
@@ -108,7 +109,8 @@ def synthetic_digits(root: Path, cfg: dict, download: bool = False) -> TaskData:
             x[i, 0, 2 * k + 4: 2 * k + 6, 4:24] += 2.0
         return x, y
 
-    tr, va, te = make(n), make(max(n // 4, 8)), make(max(n // 4, 8))
+    val_size = int(cfg["data"].get("val_size", max(n // 4, 8)))
+    tr, va, te = make(n), make(val_size), make(max(n // 4, 8))
     return TaskData(TensorDataset(*tr), TensorDataset(*va), TensorDataset(*te),
                     labels=[f"bar{k}" for k in range(num_classes)],
                     preprocessing={"kind": "image", "size": 28, "mean": [0.0] * 3, "std": [1.0] * 3, "grayscale": True},
@@ -325,7 +327,8 @@ def synthetic_tones(root: Path, cfg: dict, download: bool = False) -> TaskData:
         x = np.stack([_tone_clip(labels[k], spec.clip_samples, spec.sample_rate, rng) for k in y])
         return torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
 
-    tr, va, te = make(n), make(max(n // 4, 8)), make(max(n // 4, 8))
+    val_size = int(cfg["data"].get("val_size", max(n // 4, 8)))
+    tr, va, te = make(n), make(val_size), make(max(n // 4, 8))
     return TaskData(TensorDataset(*tr), TensorDataset(*va), TensorDataset(*te), labels=labels,
                     preprocessing=spec.to_dict(),
                     description=f"synthetic tones: {n} train / {len(va[1])} val / {len(te[1])} test clips of "

@@ -177,6 +177,10 @@ def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_ep
     opt = make_optimizer(cfg, net.parameters())
     scheduler, per_batch = make_scheduler(cfg, opt, len(dl), epochs)
     metric = t.get("select_metric", "accuracy")
+    keep_last = t.get("select", "best") == "last"  # "last": the recipe's final weights, no selection
+    has_val = data.val is not None and len(data.val) > 0
+    if not (has_val or keep_last):
+        raise ValueError("no validation split: set data.val_size > 0, or train.select: last")
     augment = batch_augment(cfg, data.preprocessing.get("sample_rate"))
     best, best_state, history = None, None, []
     for epoch in range(1, epochs + 1):
@@ -189,18 +193,20 @@ def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_ep
             scheduler.step()
         row = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "epoch_seconds": 0.0}
         if is_main():
-            val = evaluate(model, data.val, num_classes, device)
-            row.update(val_loss=val["loss"], val_accuracy=val["accuracy"], val_f1=val["macro_f1"])
+            if has_val:
+                val = evaluate(model, data.val, num_classes, device)
+                row.update(val_loss=val["loss"], val_accuracy=val["accuracy"], val_f1=val["macro_f1"])
             if t.get("eval_train"):  # loss over the whole train set, eval mode (the loss-curve study)
                 row["train_eval_loss"] = evaluate(model, data.train, num_classes, device)["loss"]
             if t.get("eval_test"):
                 tst = evaluate(model, data.test, num_classes, device)
                 row.update(test_loss=tst["loss"], test_accuracy=tst["accuracy"])
             row["epoch_seconds"] = time.time() - start
-            score = val[metric if metric != "f1" else "macro_f1"]
-            if best is None or score > best[metric]:
-                best = {"epoch": epoch, metric: score, "val_loss": val["loss"], "val_accuracy": val["accuracy"],
-                        "val_f1": val["macro_f1"]}
+            score = val[metric if metric != "f1" else "macro_f1"] if has_val else float("nan")
+            if keep_last or best is None or score > best[metric]:
+                best = {"epoch": epoch, metric: score, "val_loss": val["loss"] if has_val else None,
+                        "val_accuracy": val["accuracy"] if has_val else None,
+                        "val_f1": val["macro_f1"] if has_val else None}
                 best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
             if writer is not None:
                 for key, value in row.items():

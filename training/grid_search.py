@@ -15,9 +15,10 @@ from torch.utils.data import TensorDataset
 
 from .common import artifacts_dir, build, device_for, run_dir, load_for_cli
 from .config import common_parser, copy_cfg, set_dotted
+from .datasets import split_val
 from .engine import fit
 
-SETTINGS = {"epochs", "train_subset"}  # keys of `grid` that are not searched
+SETTINGS = {"epochs", "train_subset", "val_size"}  # keys of `grid` that are not searched
 
 
 def combos(grid: dict) -> list[dict]:
@@ -32,6 +33,9 @@ def main(argv=None) -> int:
     if not combos(grid) or not grid:
         print("error: the config has no `grid` section", file=sys.stderr)
         return 2
+    if grid.get("val_size"):  # a task trained without validation still scores its grid on held-out data
+        (xt, yt), (xv, yv) = split_val(*data.train.tensors, int(grid["val_size"]), int(cfg["train"].get("seed", 0)))
+        data.train, data.val = TensorDataset(xt, yt), TensorDataset(xv, yv)
     subset = grid.get("train_subset")
     if subset:
         x, y = data.train.tensors
@@ -44,6 +48,7 @@ def main(argv=None) -> int:
             set_dotted(run, key, value)
         run["train"]["epochs"] = int(grid.get("epochs", 2))
         run["train"]["eval_train"] = run["train"]["eval_test"] = False
+        run["train"]["select"] = "best"
         start = time.time()
         _, history, best = fit(run, build(run, data), data, device, log=lambda *_: None)
         row = {**combo, "val_accuracy": best["val_accuracy"], "val_f1": best["val_f1"],

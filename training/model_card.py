@@ -16,7 +16,7 @@ def render(ckpt: dict, name: str) -> str:
              f"Architecture `{ckpt['arch']}` {ckpt.get('arch_kwargs', {})}; {ckpt.get('num_parameters', '?')} parameters; "
              f"labels: {', '.join(ckpt['labels'][:20])}{' ...' if len(ckpt['labels']) > 20 else ''}.", "",
              "## Metrics", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in m.items() if not isinstance(v, (dict, list))]
+    lines += [f"| {k} | {_fmt(v)} |" for k, v in m.items() if v is not None and not isinstance(v, (dict, list))]
     lines += ["", f"Data: {ckpt.get('data_description', '?')}", "",
               f"Training time: {ckpt.get('train_seconds', 0) / 60:.1f} min on {ckpt.get('train_device', '?')}; "
               f"seed {ckpt.get('seed')}; code version {ckpt.get('code_version')}.", "",

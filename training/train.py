@@ -89,10 +89,11 @@ def main(argv=None) -> int:
         from .model_card import write as write_card
         write_card(path)
         writer.add_hparams({k: v for k, v in _flat(public_config(cfg)).items()},
-                           {"hparam/test_accuracy": test["accuracy"], "hparam/best_val_accuracy": best["val_accuracy"]})
+                           {"hparam/test_accuracy": test["accuracy"],
+                            "hparam/best_val_accuracy": best["val_accuracy"] or float("nan")})
         writer.close()
         print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB): test accuracy {test['accuracy']:.4f}, "
-              f"macro-F1 {test['macro_f1']:.4f}, best epoch {best['epoch']}, {(time.time() - start) / 60:.1f} min")
+              f"macro-F1 {test['macro_f1']:.4f}, {'last' if cfg['train'].get('select') == 'last' else 'best'} epoch {best['epoch']}, {(time.time() - start) / 60:.1f} min")
     dist_teardown()
     return 0
 
