@@ -9,6 +9,7 @@ import gradio as gr
 from demos import image_explainer
 from demos import sound
 from demos import sensitivity, training
+from models.limits import LIMITS
 
 TITLE = "Explainable audio & image classification lab"
 CSS_PATH = Path(__file__).parent / "assets" / "style.css"
@@ -26,13 +27,17 @@ def build_app() -> gr.Blocks:
 
 
 def main() -> None:
+    if LIMITS.torch_threads:  # e.g. 1 per worker on a shared CPU, instead of oversubscribing
+        import torch
+        torch.set_num_threads(LIMITS.torch_threads)
     demo = build_app()
-    demo.queue(default_concurrency_limit=int(os.environ.get("DEMO_CONCURRENCY", 2)))
+    demo.queue(default_concurrency_limit=LIMITS.queue_concurrency, max_size=LIMITS.queue_size)
     demo.launch(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
         css_paths=[CSS_PATH] if CSS_PATH.exists() else None,
         show_error=True,
+        max_file_size=LIMITS.bytes(max(LIMITS.image_upload_mb, LIMITS.audio_upload_mb)),
     )
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from models.device import on_gpu
 from models import load_predictor, model_ids, parse_model_id
 from models.cam import DEFAULT_METHOD, METHODS, colorize, overlay
 from models.errors import ModelUnavailable
@@ -49,6 +50,7 @@ def target_choices(model_id: str) -> list[str]:
 
 
 @user_errors
+@on_gpu  # ZeroGPU Spaces: a GPU for this call; a no-op elsewhere
 def explain(image_path, model_id: str, method: str, target: str, alpha: float = 0.5):
     """The tab's main action; also the API endpoint /explain."""
     if image_path is None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from models.device import on_gpu
 from models import load_predictor
 from models.cam import DEFAULT_METHOD, METHODS
 from models.sensitivity import TRANSFORMS, compare, get_transform, run_sweep
@@ -81,6 +82,7 @@ def model_changed(model_id: str):
 
 
 @user_errors
+@on_gpu  # ZeroGPU Spaces: a GPU for this call; a no-op elsewhere
 def compare_images(one, several, none, model_id: str, method: str, target: str):
     """CAM for one class on up to three images; also the API endpoint /compare."""
     images = [one, several, none]
@@ -122,6 +124,7 @@ def _save(result, progress) -> tuple[list[tuple[str, str]], list[str]]:
 
 
 @user_errors
+@on_gpu  # ZeroGPU Spaces: a GPU for this call; a no-op elsewhere
 def sweep(image, model_id: str, method: str, target: str, transform: str, lo: float, hi: float, n: int = 10,
           progress=gr.Progress()):
     """Sweep one transformation; also the API endpoint /sweep."""

@@ -13,11 +13,13 @@ from pathlib import Path
 import gradio as gr
 import numpy as np
 
+from models.device import on_gpu
 from models import load_predictor, model_ids, parse_model_id
 from models.audio_plots import spectrogram_figure, timeline_figure
 from models.audio_predictor import AUDIO_METHODS
 from models.cam import DEFAULT_METHOD
 from models.errors import ModelUnavailable
+from models.limits import LIMITS
 
 from . import image_explainer
 from .common import EXAMPLES_DIR, user_errors
@@ -25,7 +27,7 @@ from .image_explainer import PREDICTED, target_choices
 
 # A long recording with a small hop could ask for thousands of windows; the hop grows so
 # that at most this many are explained (a 10-minute file at 5 s windows is 120).
-MAX_WINDOWS = 120
+MAX_WINDOWS = LIMITS.sound_windows
 DEFAULT_CLIP_SECONDS = 5.0  # hop slider before a model says its window (ESC-50's clip length)
 MIN_HOP_SECONDS = 0.25
 # The slider's range is fixed (Gradio checks API inputs against the maximum it was built
@@ -156,6 +158,7 @@ def _wav(y: np.ndarray, sample_rate: int, folder: Path, name: str) -> str:
 
 
 @user_errors
+@on_gpu  # ZeroGPU Spaces: a GPU for this call; a no-op elsewhere
 def analyze_sound(audio_path, model_id: str, method: str = DEFAULT_METHOD, target: str = PREDICTED,
                   hop_seconds: float | None = None):
     """The tab's main action; also the API endpoint /analyze_sound. Returns the top-5, the

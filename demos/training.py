@@ -6,6 +6,7 @@ import gradio as gr
 import numpy as np
 from PIL import Image
 
+from models.device import on_gpu
 from models import load_predictor
 from models.cam import overlay
 from models.registry import TASKS
@@ -56,6 +57,7 @@ def _sketch_image(sketch):
 
 
 @user_errors
+@on_gpu  # ZeroGPU Spaces: a GPU for this call; a no-op elsewhere
 def classify_digit(sketch, upload):
     image = upload if upload is not None else _sketch_image(sketch)
     if image is None:

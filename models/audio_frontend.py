@@ -28,12 +28,13 @@ import torch
 from torch import nn
 
 from .errors import InputError, check_upload
+from .limits import LIMITS
 
 # Uploads longer than this are refused before decoding (10 minutes; a model sees 1-5 s).
-MAX_AUDIO_SECONDS = 600
+MAX_AUDIO_SECONDS = int(LIMITS.audio_seconds)
 # 10 minutes of 48 kHz 24-bit stereo WAV is 173 MB.
-MAX_FILE_BYTES = 200 * 1024 * 1024
-MIN_AUDIO_SECONDS = 0.05
+MAX_FILE_BYTES = LIMITS.bytes(LIMITS.audio_upload_mb)
+MIN_AUDIO_SECONDS = LIMITS.audio_min_seconds
 # Sample rates outside this range are a broken header, not a recording.
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 768_000
 # Peak below -60 dBFS: nothing a microphone would call a sound.
@@ -136,7 +137,7 @@ def _check_rate(sr, name: str) -> int:
 
 
 def _too_long(seconds: float, name: str) -> InputError:
-    return InputError(f"{name} is {seconds / 60:.1f} minutes long; the limit is {MAX_AUDIO_SECONDS // 60} minutes.")
+    return InputError(f"{name} is {seconds / 60:.1f} minutes long; the limit is {MAX_AUDIO_SECONDS / 60:g} minutes.")
 
 
 def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:

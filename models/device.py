@@ -21,3 +21,13 @@ def pick_device(requested: str | None = None) -> torch.device:
     if mps is not None and mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
+
+
+def on_gpu(fn):
+    """Hugging Face ZeroGPU: wrap an inference entry point in `spaces.GPU` (a GPU is attached
+    for the call) when the `spaces` package is importable; elsewhere return fn unchanged."""
+    try:
+        import spaces
+    except ImportError:
+        return fn
+    return spaces.GPU(fn)

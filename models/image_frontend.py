@@ -6,7 +6,6 @@ with a one-line message.
 """
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +15,14 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError, check_upload
+from .limits import LIMITS
 
 # Larger images are refused before decoding (a 20000x20000 PNG is 1.2 GB of RGB).
-MAX_PIXELS = int(os.environ.get("DEMO_MAX_IMAGE_PIXELS", 40_000_000))
+MAX_PIXELS = int(LIMITS.image_megapixels * 1_000_000)
 # Images are shrunk to this longer side once loaded: the model sees 224-260 px anyway,
 # and overlays at camera resolution would only cost time.
 WORK_MAX_SIDE = 1024
-MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_FILE_BYTES = LIMITS.bytes(LIMITS.image_upload_mb)
 
 
 @dataclass(frozen=True)

@@ -51,3 +51,42 @@ def write(checkpoint_path: str | Path) -> Path:
     out = path.with_suffix(".md")
     out.write_text(render(ckpt, path.stem))
     return out
+
+
+# --- the README's table of shipped checkpoints, generated from the checkpoints themselves
+
+TABLE_START, TABLE_END = "<!-- checkpoints:start -->", "<!-- checkpoints:end -->"
+
+
+def checkpoints_table(root: str | Path) -> str:
+    """Markdown table: task, model, test accuracy / macro-F1, size, training time, reproduce command."""
+    rows = ["| model id | architecture | test accuracy | test macro-F1 | size | training time | reproduce |",
+            "|---|---|---|---|---|---|---|"]
+    for path in sorted(Path(root).glob("*/*.pt")):
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        m = ckpt.get("metrics", {})
+        if not m.get("complete", True):
+            continue  # a run still training (saved every epoch) is not shipped
+        acc, f1 = m.get("test_accuracy"), m.get("test_macro_f1")
+        minutes = ckpt.get("train_seconds", 0) / 60
+        rows.append(f"| `{path.parent.name}:{path.stem}` | {ckpt['arch']} | {acc * 100:.2f}% | {f1:.4f} | "
+                    f"{path.stat().st_size / 1e6:.1f} MB | {minutes:.0f} min ({ckpt.get('train_device', '?')}) | "
+                    f"`{ckpt.get('reproduce', '?')}` |" if acc is not None else
+                    f"| `{path.parent.name}:{path.stem}` | {ckpt['arch']} | - | - | {path.stat().st_size / 1e6:.1f} MB | - | - |")
+    return "\n".join(rows)
+
+
+def update_readme(readme: str | Path, root: str | Path) -> bool:
+    """Rewrite the block between the markers; returns True when it changed."""
+    readme = Path(readme)
+    text = readme.read_text()
+    start, end = text.index(TABLE_START) + len(TABLE_START), text.index(TABLE_END)
+    new = text[:start] + "\n" + checkpoints_table(root) + "\n" + text[end:]
+    readme.write_text(new)
+    return new != text
+
+
+if __name__ == "__main__":  # python -m training.model_card: refresh the README's checkpoint table
+    from .common import ROOT
+    changed = update_readme(ROOT / "README.md", ROOT / "checkpoints")
+    print("README checkpoint table", "updated" if changed else "already up to date")
