@@ -75,7 +75,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, arch: str, arch_kwarg
 def load_checkpoint(path: str | Path, train_command: str = "") -> dict:
     path = Path(path)
     if not path.is_file():
-        hint = f" Train it with: {train_command}" if train_command else ""
+        hint = (f" Train it with: {train_command} (or set XAI_LAB_HUB_REPO to fetch it from the Hugging Face Hub)"
+                if train_command else "")
         raise ModelUnavailable(f"Checkpoint {path.name} not found in {path.parent}.{hint}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)

@@ -18,6 +18,7 @@ from . import cam as cam_lib
 from .architectures import build_model
 from .checkpoint import load_checkpoint, model_from_checkpoint
 from .device import pick_device
+from .hub import resolve_checkpoint
 from .image_frontend import ImageSpec, load_image, mnist_style, to_tensor
 from .registry import parse_model_id
 
@@ -130,7 +131,7 @@ def _build(model_id: str, device: torch.device) -> Predictor:
     task, entry = parse_model_id(model_id)
     full_id = f"{task.id}:{entry.name}"
     if entry.from_checkpoint:
-        ckpt = load_checkpoint(task.checkpoint_path(entry.name), entry.train_command)
+        ckpt = load_checkpoint(resolve_checkpoint(task.checkpoint_path(entry.name)), entry.train_command)
         model = model_from_checkpoint(ckpt)
         labels = ckpt["labels"]
         card = {k: ckpt.get(k) for k in ("metrics", "config", "seed", "code_version", "reproduce")}
