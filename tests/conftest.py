@@ -1,4 +1,5 @@
 import os
+import shutil
 import socket
 from contextlib import contextmanager
 import subprocess
@@ -38,6 +39,11 @@ def predictor():
     return load_predictor("imagenet", device="cpu")
 
 
+# The app processes running_app started and their logs, by URL (a test can check the
+# server is still alive after abusing it).
+APPS: dict[str, tuple[subprocess.Popen, Path]] = {}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -65,8 +71,10 @@ def running_app(log: Path, **env_extra):
                 if time.time() > deadline:
                     raise RuntimeError(f"app did not start: {log.read_text()[-2000:]}") from None
                 time.sleep(0.5)
+        APPS[url] = (proc, log)
         yield url
     finally:
+        APPS.pop(url, None)
         proc.terminate()
         try:
             proc.wait(10)
@@ -77,6 +85,35 @@ def running_app(log: Path, **env_extra):
 @pytest.fixture(scope="session")
 def app_server(tmp_path_factory):
     with running_app(tmp_path_factory.mktemp("app") / "app.log") as url:
+        yield url
+
+
+# Tiny synthetic sound task (three tones and noise, 1 s at 8 kHz), trained in seconds.
+SYNTHETIC_AUDIO_CONFIG = ROOT / "training" / "configs" / "synthetic-audio.yaml"
+
+
+@pytest.fixture(scope="session")
+def checkpoints(tmp_path_factory) -> Path:
+    """A checkpoint folder where the registry finds the tiny synthetic sound model as esc50:cnn."""
+    folder = tmp_path_factory.mktemp("checkpoints")
+    out = subprocess.run([sys.executable, "-m", "training.train", "--config", str(SYNTHETIC_AUDIO_CONFIG),
+                          "--device", "cpu", "--set", f"output={folder / 'esc50' / 'cnn.pt'}"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600, env=dict(os.environ, DEMO_DEVICE="cpu"))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (folder / "esc50" / "cnn.pt").is_file()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def sound_app(checkpoints, tmp_path_factory):
+    """The real app on a free port, its checkpoints folder holding the tiny esc50:cnn (and a
+    copy of the repo's MNIST checkpoint when there is one, for the other tabs)."""
+    mnist = ROOT / "checkpoints" / "mnist" / "cnn.pt"
+    if mnist.is_file():
+        (checkpoints / "mnist").mkdir(exist_ok=True)
+        shutil.copy(mnist, checkpoints / "mnist" / "cnn.pt")
+    with running_app(tmp_path_factory.mktemp("sound-app") / "app.log",
+                     XAI_LAB_CHECKPOINTS=str(checkpoints), DEMO_DEVICE="cpu") as url:
         yield url
 
 

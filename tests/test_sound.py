@@ -1,10 +1,6 @@
 """Sound tab and AudioPredictor end to end, on a tiny synthetic sound model (three tones and
 noise, training/configs/synthetic-audio.yaml) trained here in seconds and served as esc50:cnn
 from a temporary checkpoint folder: nothing needs the real ESC-50 checkpoints or data."""
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,11 +9,10 @@ import soundfile as sf
 import torch
 from PIL import Image
 
-from conftest import ROOT, running_app
+from conftest import ROOT, SYNTHETIC_AUDIO_CONFIG as CONFIG
 
 SR = 8000          # the synthetic model's sample rate and window (training/configs/synthetic-audio.yaml)
 CLIP = 1.0
-CONFIG = ROOT / "training" / "configs" / "synthetic-audio.yaml"
 PREDICTED = "(predicted class)"
 
 
@@ -28,18 +23,6 @@ def tone(seconds: float, freq: float, sr: int = SR, amp: float = 0.5) -> np.ndar
 
 def noise(seconds: float, sr: int = SR, amp: float = 0.2) -> np.ndarray:
     return np.random.default_rng(1).normal(0, amp, int(round(seconds * sr))).astype(np.float32)
-
-
-@pytest.fixture(scope="module")
-def checkpoints(tmp_path_factory) -> Path:
-    """A checkpoint folder where the registry finds the tiny model as esc50:cnn."""
-    folder = tmp_path_factory.mktemp("checkpoints")
-    out = subprocess.run([sys.executable, "-m", "training.train", "--config", str(CONFIG), "--device", "cpu",
-                          "--set", f"output={folder / 'esc50' / 'cnn.pt'}"], cwd=ROOT, capture_output=True,
-                         text=True, timeout=600, env=dict(os.environ, DEMO_DEVICE="cpu"))
-    assert out.returncode == 0, out.stderr[-2000:]
-    assert (folder / "esc50" / "cnn.pt").is_file()
-    return folder
 
 
 def _use_checkpoints(monkeypatch, folder: Path) -> None:
@@ -337,19 +320,6 @@ def test_examples_are_made_with_numpy(served):
 
 
 # --- the app, in a subprocess, through gradio_client
-
-
-@pytest.fixture(scope="module")
-def sound_app(checkpoints, tmp_path_factory):
-    """The real app on a free port, its checkpoints folder holding the tiny esc50:cnn (and a
-    copy of the repo's MNIST checkpoint when there is one, for the other tabs)."""
-    mnist = ROOT / "checkpoints" / "mnist" / "cnn.pt"
-    if mnist.is_file():
-        (checkpoints / "mnist").mkdir(exist_ok=True)
-        shutil.copy(mnist, checkpoints / "mnist" / "cnn.pt")
-    with running_app(tmp_path_factory.mktemp("sound-app") / "app.log",
-                     XAI_LAB_CHECKPOINTS=str(checkpoints), DEMO_DEVICE="cpu") as url:
-        yield url
 
 
 @pytest.fixture(scope="module")
