@@ -8,7 +8,7 @@ import gradio as gr
 
 from demos import image_explainer
 from demos import sound
-from demos import sensitivity, training
+from demos import digits, sensitivity, training
 from models.limits import LIMITS
 
 TITLE = "Explainable audio & image classification lab"
@@ -22,6 +22,7 @@ def build_app() -> gr.Blocks:
             image_explainer.build()
             sound.build()
             sensitivity.build()
+            digits.build()
             training.build()
     return demo
 

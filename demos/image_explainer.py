@@ -24,7 +24,7 @@ def model_choices() -> list[str]:
 
 def describe_model(model_id: str) -> str:
     task, entry = parse_model_id(model_id)
-    if entry.from_checkpoint and not task.checkpoint_path(entry.name).exists():
+    if entry.from_checkpoint and not task.checkpoint_available(entry.name):
         return (f"**{model_id}**: checkpoint not trained yet. Train it with:\n\n"
                 f"```\n{entry.train_command}\n```")
     lines = [f"**{model_id}** ({task.title}): {entry.description or entry.arch}",

@@ -95,7 +95,7 @@ def model_choices() -> list[str]:
 
 def _available(model_id: str) -> bool:
     task, entry = parse_model_id(model_id)
-    return not entry.from_checkpoint or task.checkpoint_path(entry.name).exists()
+    return not entry.from_checkpoint or task.checkpoint_available(entry.name)
 
 
 def clip_seconds(model_id: str) -> float | None:

@@ -45,7 +45,7 @@ def show_study():
     return artifacts.study_markdown(study), train, test
 
 
-def _sketch_image(sketch):
+def sketch_image(sketch):
     """gr.Sketchpad value -> RGBA array of the drawing (None if nothing drawn)."""
     if sketch is None:
         return None
@@ -59,7 +59,7 @@ def _sketch_image(sketch):
 @user_errors
 @on_gpu  # ZeroGPU Spaces: a GPU for this call; a no-op elsewhere
 def classify_digit(sketch, upload):
-    image = upload if upload is not None else _sketch_image(sketch)
+    image = upload if upload is not None else sketch_image(sketch)
     if image is None:
         raise gr.Error("Draw a digit (or upload a photo of one) first.", print_exception=False)
     predictor = load_predictor("mnist")

@@ -65,6 +65,7 @@ class AudioSpec:
     f_min: float = 0.0
     f_max: float | None = None  # None: sample_rate / 2
     top_db: float | None = 80.0
+    trim_db: float | None = None  # trim leading/trailing silence quieter than peak - trim_db (spoken words)
 
     @property
     def clip_samples(self) -> int:
@@ -78,7 +79,7 @@ class AudioSpec:
     def to_dict(self) -> dict:
         return {"kind": "audio", "sample_rate": self.sample_rate, "clip_seconds": self.clip_seconds,
                 "n_mels": self.n_mels, "n_fft": self.n_fft, "hop_length": self.hop_length,
-                "f_min": self.f_min, "f_max": self.f_max, "top_db": self.top_db}
+                "f_min": self.f_min, "f_max": self.f_max, "top_db": self.top_db, "trim_db": self.trim_db}
 
     @classmethod
     def from_dict(cls, d: dict) -> "AudioSpec":
@@ -87,14 +88,16 @@ class AudioSpec:
         return cls(sample_rate=int(d["sample_rate"]), clip_seconds=float(d["clip_seconds"]),
                    n_mels=int(d.get("n_mels", 64)), n_fft=int(d.get("n_fft", 400)),
                    hop_length=int(d.get("hop_length", 160)), f_min=float(d.get("f_min", 0.0)),
-                   f_max=opt_float(d.get("f_max")), top_db=opt_float(d.get("top_db", 80.0)))
+                   f_max=opt_float(d.get("f_max")), top_db=opt_float(d.get("top_db", 80.0)),
+                   trim_db=opt_float(d.get("trim_db")))
 
 
 # --- loading
 
 
 def _to_float(a: np.ndarray, name: str) -> np.ndarray:
-    """Integer PCM -> float32 in [-1, 1); floats as they are, non-finite samples -> 0."""
+    """Integer PCM -> float32 in [-1, 1); floats as they are unless louder than full scale
+    (then scaled by their peak: 1e30 would overflow the power spectrogram); non-finite -> 0."""
     if a.dtype.kind == "i":
         a = a.astype(np.float32) / float(2 ** (8 * a.dtype.itemsize - 1))
     elif a.dtype.kind == "u":  # 8-bit WAV is unsigned, centred on 128
@@ -106,6 +109,9 @@ def _to_float(a: np.ndarray, name: str) -> np.ndarray:
         raise InputError(f"{name} has samples of type {a.dtype}; expected integers or floats.")
     if not np.isfinite(a).all():
         a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
+    peak = float(np.max(np.abs(a))) if a.size else 0.0
+    if peak > 1.0:
+        a = (a.astype(np.float64) / peak).astype(np.float32)
     return a
 
 
@@ -233,6 +239,16 @@ def is_silent(y: np.ndarray, peak: float = SILENCE_PEAK) -> bool:
 
 
 # --- length policy
+
+
+def trim_silence(y: np.ndarray, trim_db: float | None) -> np.ndarray:
+    """Cut leading and trailing audio quieter than the peak minus trim_db (a spoken digit in
+    a longer recording -> the word); a silent or all-quiet clip is returned as it is."""
+    if not trim_db or len(y) == 0 or is_silent(y):
+        return y
+    import librosa
+    trimmed, _ = librosa.effects.trim(y, top_db=trim_db, frame_length=512, hop_length=128)
+    return trimmed if len(trimmed) else y
 
 
 def fix_length(y: np.ndarray, n: int) -> np.ndarray:

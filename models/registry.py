@@ -68,6 +68,11 @@ class Task:
     def checkpoint_path(self, name: str | None = None) -> Path:
         return CHECKPOINT_DIR / self.id / f"{self.model(name).name}.pt"
 
+    def checkpoint_available(self, name: str | None = None) -> bool:
+        """On disk, or worth trying: a Hugging Face Hub repo is configured to fetch it from."""
+        from .hub import REPO_ENV
+        return self.checkpoint_path(name).exists() or bool(os.environ.get(REPO_ENV))
+
 
 def _imagenet_labels() -> list[str]:
     from torchvision.models._meta import _IMAGENET_CATEGORIES
@@ -118,6 +123,16 @@ add_task(Task(
                        train_command="python -m training.train --config training/configs/esc50-cnn.yaml",
                        description="the course report's CNN-2D (32-64-128, kernel 5) on 64-band log-mels")),
     default="effnet-lite0",
+))
+
+
+add_task(Task(
+    id="spoken-digits", title="Spoken digits (FSDD, 0-9)", modality="audio",
+    models=(ModelEntry(name="cnn", arch="audio-cnn",
+                       train_command="python -m training.train --config training/configs/spoken-digits.yaml",
+                       description="CNN-2D (32-64-128, kernel 3) on 40-band log-mels of the trimmed word, "
+                                   "trained on speakers it is then not tested on"),),
+    default="cnn",
 ))
 
 

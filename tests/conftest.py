@@ -15,6 +15,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DEMO_DEVICE", "cpu")
+os.environ.pop("XAI_LAB_HUB_REPO", None)  # hermetic: a user's Hub setting must not make tests download
 
 
 @pytest.fixture(scope="session")

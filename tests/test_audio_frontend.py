@@ -16,7 +16,7 @@ import soundfile as sf
 import torch
 
 from models.audio_frontend import (MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS, AudioSpec, LogMel, fix_length, is_silent,
-                                   load_audio, spectrogram_axes, windows)
+                                   load_audio, spectrogram_axes, trim_silence, windows)
 from models.errors import InputError
 
 SR = 16000
@@ -126,6 +126,28 @@ def test_nan_and_inf_samples_become_zero(files):
     y = load_audio(files["nan.wav"], SR)
     assert np.isfinite(y).all() and len(y) == SR
     assert not y[100:200].any() and y[300] == 0
+
+
+def test_float_louder_than_full_scale_is_scaled_to_its_peak(tmp_path):
+    """Float samples of 1e30 (finite) once overflowed the power spectrogram into NaN."""
+    y = (np.sin(np.linspace(0, 2000, 8000)) * 1e30).astype(np.float32)
+    sf.write(tmp_path / "loud.wav", y, 8000, subtype="FLOAT")
+    out = load_audio(tmp_path / "loud.wav", 8000)
+    assert np.isfinite(out).all() and abs(float(np.abs(out).max()) - 1.0) < 1e-3
+    spec = AudioSpec(sample_rate=8000, clip_seconds=1.0)
+    feats = LogMel.from_spec(spec)(torch.from_numpy(fix_length(out, 8000))[None])
+    assert torch.isfinite(feats).all()
+    quiet = np.float32(0.5) * np.sin(np.linspace(0, 2000, 8000)).astype(np.float32)
+    np.testing.assert_allclose(load_audio((8000, quiet), 8000), quiet, atol=1e-6)  # in range: untouched
+
+
+def test_trim_silence_cuts_the_word_out():
+    sr = 8000
+    word = np.sin(np.linspace(0, 600, sr // 2)).astype(np.float32) * 0.5
+    y = np.concatenate([np.zeros(sr, np.float32), word, np.zeros(sr, np.float32)])
+    out = trim_silence(y, 30)
+    assert abs(len(out) - len(word)) < 0.1 * sr  # to a frame (64 ms) either side
+    assert trim_silence(y, None) is y and len(trim_silence(np.zeros(sr, np.float32), 30)) == sr
 
 
 def test_gradio_tuple_int16(files):

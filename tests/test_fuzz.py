@@ -33,10 +33,7 @@ REQUEST_TIMEOUT = 120  # seconds: a request taking longer counts as a hang
 SEED = 20240611
 # Bugs this test found and reported, not yet fixed (file name without its number -> what goes
 # wrong). They are printed, not failed on; delete an entry once the bug is fixed.
-KNOWN_BUGS = {
-    "huge-1e30.wav": "float samples of 1e19 or more (finite) overflow the float32 power spectrogram: the "
-                     "result's probabilities are NaN (null in the API)",
-}
+KNOWN_BUGS: dict[str, str] = {}  # file name -> what goes wrong, for a bug found and not fixed yet
 
 
 # --- building blocks

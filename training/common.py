@@ -66,6 +66,15 @@ def reproduce_command(module: str) -> str:
     return " ".join(["python -m", module] + [shlex.quote(a) for a in args])
 
 
+def train_command(cfg_path, overrides: dict, output: str) -> list[str]:
+    """The `training.train` command line for one run of a study: the config plus overrides."""
+    import json
+    cmd = [sys.executable, "-m", "training.train", "--config", str(cfg_path)]
+    for key, value in overrides.items():
+        cmd += ["--set", f"{key}={json.dumps(value)}"]
+    return cmd + ["--set", f"output={output}"]
+
+
 def public_config(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if not k.startswith("_")}
 

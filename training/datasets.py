@@ -194,31 +194,32 @@ def _decode_all(folder: Path, rows: list[dict], sample_rate: int, clip_seconds: 
     return np.stack([read_clip(folder / "audio" / r["filename"], sample_rate, clip_seconds) for r in rows])
 
 
-def _cached_waveforms(folder: Path, rows: list[dict], sample_rate: int, clip_seconds: float) -> np.ndarray:
-    """All clips as (N, samples) float32, decoded once and memory-mapped from the cache after.
-    The file name hashes the folder, the CSV and the settings, so another copy of the data
-    or other settings never read a stale cache."""
+def cached_array(name: str, key: bytes, build) -> np.ndarray:
+    """An array built once by `build()` and memory-mapped from the cache after. The file name
+    hashes `key` (data folder, settings, file list...), so another copy of the data or other
+    settings never read a stale cache; a damaged cache file is rebuilt."""
     import hashlib
     import sys
-    key = hashlib.sha1(f"{folder.resolve()}|{sample_rate}|{clip_seconds}|".encode()
-                       + (folder / ESC50_CSV).read_bytes()).hexdigest()[:10]
-    path = cache_dir() / f"esc50-{sample_rate}-{key}.npy"
-    shape = (len(rows), int(round(clip_seconds * sample_rate)))
+    path = cache_dir() / f"{name}-{hashlib.sha1(key).hexdigest()[:10]}.npy"
     if path.is_file():
         try:
-            cached = np.load(path, mmap_mode="r")
-            if cached.shape == shape and cached.dtype == np.float32:
-                return cached
+            return np.load(path, mmap_mode="r")
         except (OSError, ValueError):
-            pass  # a damaged cache is rebuilt
-    print(f"decoding {len(rows)} ESC-50 clips at {sample_rate} Hz once; cache: {path}", file=sys.stderr)
-    waves = _decode_all(folder, rows, sample_rate, clip_seconds)
+            pass
+    print(f"decoding {name} once; cache: {path}", file=sys.stderr)
+    array = build()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        np.save(f, waves)
+        np.save(f, array)
     tmp.replace(path)  # atomic: an interrupted run never leaves a half-written cache
-    return waves
+    return array
+
+
+def _cached_waveforms(folder: Path, rows: list[dict], sample_rate: int, clip_seconds: float) -> np.ndarray:
+    """All ESC-50 clips as (N, samples) float32, decoded once (a few ESC-50 clips are 3.6 to 7.2 s)."""
+    key = f"{folder.resolve()}|{sample_rate}|{clip_seconds}|".encode() + (folder / ESC50_CSV).read_bytes()
+    return cached_array(f"esc50-{sample_rate}", key, lambda: _decode_all(folder, rows, sample_rate, clip_seconds))
 
 
 def download_esc50(dest: Path, url: str = ESC50_URL, timeout: float = 60) -> Path:
@@ -333,3 +334,6 @@ def synthetic_tones(root: Path, cfg: dict, download: bool = False) -> TaskData:
                     preprocessing=spec.to_dict(),
                     description=f"synthetic tones: {n} train / {len(va[1])} val / {len(te[1])} test clips of "
                                 f"{spec.clip_seconds:g} s at {spec.sample_rate} Hz")
+
+
+from . import fsdd  # noqa: E402,F401  (registers the spoken-digit loader)

@@ -116,20 +116,48 @@ def first_batch_check(model: nn.Module, ds: TensorDataset, num_classes: int, bat
     return check
 
 
+def _speed(x: torch.Tensor, max_change: float) -> torch.Tensor:
+    """Each waveform played faster or slower by up to +-max_change (pitch moves with it, like
+    another vocal tract or instrument size), then padded or cut back to its length."""
+    n, rows = x.shape[1], []
+    for row in x:
+        m = max(2, int(round(n / (1 + (2 * torch.rand(1).item() - 1) * max_change))))
+        row = F.interpolate(row[None, None], size=m, mode="linear", align_corners=False)[0, 0]
+        rows.append(row[:n] if m >= n else F.pad(row, (0, n - m)))
+    return torch.stack(rows)
+
+
+def _noise(x: torch.Tensor, prob: float, snr_db=(5.0, 40.0)) -> torch.Tensor:
+    """White noise at a random SNR on a `prob` share of the waveforms (microphones, rooms)."""
+    pick = torch.rand(len(x), device=x.device) < prob
+    snr = torch.empty(len(x), device=x.device).uniform_(*snr_db)
+    power = x.pow(2).mean(1).clamp_min(1e-10)
+    scale = (power / 10 ** (snr / 10)).sqrt() * pick
+    return x + torch.randn_like(x) * scale[:, None]
+
+
 def batch_augment(cfg: dict, sample_rate: int | None = None):
-    """Waveform-batch augmentation from train.time_shift (max seconds, circular) and
-    train.mixup (Beta alpha); returns f(x, y) -> (x, y_a, y_b, lam) or None."""
+    """Waveform-batch augmentation from train.time_shift (max seconds, circular), train.speed
+    (max relative speed change), train.noise (share of clips given white noise at 5-40 dB SNR)
+    and train.mixup (Beta alpha); returns f(x, y) -> (x, y_a, y_b, lam) or None."""
     t = cfg["train"]
     shift_s, alpha = float(t.get("time_shift", 0) or 0), float(t.get("mixup", 0) or 0)
-    if not (shift_s and sample_rate) and not alpha:
+    speed, noise = float(t.get("speed", 0) or 0), float(t.get("noise", 0) or 0)
+    wave = sample_rate is not None
+    if not ((shift_s or speed or noise) and wave) and not alpha:
         return None
     beta = torch.distributions.Beta(alpha, alpha) if alpha else None
 
     def augment(x, y):
-        if shift_s and sample_rate and x.dim() == 2:
-            max_shift = int(shift_s * sample_rate)
-            shifts = torch.randint(-max_shift, max_shift + 1, (len(x),)).tolist()
-            x = torch.stack([torch.roll(row, s) for row, s in zip(x, shifts)])
+        if wave and x.dim() == 2:
+            if speed:
+                x = _speed(x, speed)
+            if shift_s:
+                max_shift = int(shift_s * sample_rate)
+                shifts = torch.randint(-max_shift, max_shift + 1, (len(x),)).tolist()
+                x = torch.stack([torch.roll(row, s) for row, s in zip(x, shifts)])
+            if noise:
+                x = _noise(x, noise)
         if beta is None:
             return x, y, y, 1.0
         lam = float(beta.sample())

@@ -15,7 +15,7 @@ import sys
 
 import torch
 
-from .common import ROOT, artifacts_dir, load_for_cli, run_dir
+from .common import ROOT, artifacts_dir, load_for_cli, run_dir, train_command
 from .config import common_parser
 
 TOLERANCE = 0.05  # test loss must end >5% above its minimum to count as rising
@@ -33,10 +33,7 @@ def overfit_verdict(train: list[float], test: list[float], tol: float = TOLERANC
 
 
 def command(cfg_path: str, run: dict) -> list[str]:
-    cmd = [sys.executable, "-m", "training.train", "--config", cfg_path]
-    for key, value in run.get("set", {}).items():
-        cmd += ["--set", f"{key}={json.dumps(value)}"]
-    return cmd + ["--set", f"output={run['output']}"]
+    return train_command(cfg_path, run.get("set", {}), run["output"])
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,79 @@
+"""python -m training.compare --configs A.yaml B.yaml [...] --name NAME
+
+Side-by-side table of trained models (each config's checkpoint): test accuracy, macro-F1,
+parameters, file size, training time and CPU inference time per input. Used for the
+spoken-digit split lesson (random vs speaker split) and model comparisons (CNN vs LSTM).
+Writes NAME.json and NAME.md beside the first config's checkpoint (the Training tab shows it).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import torch
+
+from models.checkpoint import load_checkpoint, model_from_checkpoint
+
+from .common import artifacts_dir, output_path
+from .config import ConfigError, load_config
+
+
+def inference_ms(model: torch.nn.Module, ckpt: dict, repeats: int = 20) -> float:
+    """Median CPU time of one input (batch of 1) with the input shape the model was trained on."""
+    pre = ckpt["preprocessing"]
+    if pre.get("kind") == "audio":
+        x = torch.zeros(1, int(round(pre["clip_seconds"] * pre["sample_rate"])))
+    else:
+        x = torch.zeros(1, 1 if pre.get("grayscale") and pre.get("size", 224) <= 32 else 3, pre["size"], pre["size"])
+    times = []
+    with torch.inference_mode():
+        model(x)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(x)
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2] * 1000
+
+
+def row(cfg_path: str) -> dict:
+    cfg = load_config(cfg_path)
+    path = output_path(cfg)
+    ckpt = load_checkpoint(path, f"python -m training.train --config {cfg_path}")
+    model = model_from_checkpoint(ckpt)
+    m = ckpt["metrics"]
+    return {"model": f"{cfg['task']}:{cfg['name']}", "config": str(cfg_path), "split": m.get("split", ""),
+            "test_accuracy": m.get("test_accuracy"), "test_macro_f1": m.get("test_macro_f1"),
+            "parameters": sum(p.numel() for p in model.parameters()), "size_mb": round(path.stat().st_size / 1e6, 2),
+            "train_minutes": round(ckpt.get("train_seconds", 0) / 60, 1),
+            "inference_ms": round(inference_ms(model, ckpt), 2)}
+
+
+def markdown(rows: list[dict]) -> str:
+    head = "| model | test accuracy | macro-F1 | parameters | size | training | inference (CPU, 1 input) | split |"
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
+    lines += [f"| `{r['model']}` | {r['test_accuracy'] * 100:.2f}% | {r['test_macro_f1']:.4f} | {r['parameters']:,} | "
+              f"{r['size_mb']} MB | {r['train_minutes']} min | {r['inference_ms']} ms | {r['split']} |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--configs", nargs="+", required=True)
+    parser.add_argument("--name", required=True, help="file name of the table, e.g. split_study")
+    args = parser.parse_args(argv)
+    try:
+        rows = [row(c) for c in args.configs]
+        out = artifacts_dir(load_config(args.configs[0]))
+    except (ConfigError, RuntimeError, KeyError) as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    (out / f"{args.name}.json").write_text(json.dumps(rows, indent=1))
+    (out / f"{args.name}.md").write_text(markdown(rows))
+    print(markdown(rows) + f"wrote {out / args.name}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

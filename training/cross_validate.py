@@ -1,0 +1,61 @@
+"""python -m training.cross_validate --config training/configs/<task>.yaml [--reuse]
+
+k-fold cross-validation: one full training per entry of the config's `folds` list (each a
+set of overrides, e.g. which ESC-50 fold or which speaker is the test set), then the mean
+and spread of the test figures. Writes checkpoints/<task>/<name>_cv.json (the Training tab
+and the model card read it); the fold checkpoints stay under runs/<task>/cv/.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+
+import torch
+
+from .common import ROOT, artifacts_dir, load_for_cli, train_command
+from .config import common_parser
+
+
+def summarise(results: list[dict]) -> dict:
+    accs = [r["test_accuracy"] for r in results]
+    return {"folds": results, "mean_test_accuracy": statistics.fmean(accs),
+            "std_test_accuracy": statistics.pstdev(accs) if len(accs) > 1 else 0.0,
+            "min_test_accuracy": min(accs), "max_test_accuracy": max(accs)}
+
+
+def main(argv=None) -> int:
+    parser = common_parser(__doc__.splitlines()[0])
+    parser.add_argument("--reuse", action="store_true", help="use finished fold checkpoints instead of retraining")
+    args = parser.parse_args(argv)
+    cfg, _ = load_for_cli(args, with_data=False)
+    folds = cfg.get("folds") or []
+    if not folds:
+        print("error: the config has no `folds` section", file=sys.stderr)
+        return 2
+    results = []
+    for i, overrides in enumerate(folds, 1):
+        output = f"runs/{cfg['task']}/cv/{cfg['name']}_fold{i}.pt"
+        path = ROOT / output
+        done = path.is_file() and torch.load(path, weights_only=True)["metrics"].get("complete")
+        if not (args.reuse and done):
+            extra = (["--data-dir", args.data_dir] if args.data_dir else []) + [f"--set={o}" for o in args.overrides]
+            cmd = train_command(args.config, overrides, output) + extra
+            print(f"[fold {i}/{len(folds)}] {' '.join(cmd[1:])}", flush=True)
+            subprocess.run(cmd, check=True, cwd=ROOT)
+        m = torch.load(path, weights_only=True)["metrics"]
+        results.append({"fold": i, "overrides": overrides, "test_accuracy": m["test_accuracy"],
+                        "test_macro_f1": m["test_macro_f1"], "split": m.get("split", "")})
+        print(f"[fold {i}/{len(folds)}] test accuracy {m['test_accuracy']:.4f}", flush=True)
+    summary = summarise(results)
+    out = artifacts_dir(cfg) / f"{cfg['name']}_cv.json"
+    out.write_text(json.dumps(summary, indent=1))
+    print(f"{len(folds)}-fold test accuracy: mean {summary['mean_test_accuracy']:.4f} "
+          f"+- {summary['std_test_accuracy']:.4f} (min {summary['min_test_accuracy']:.4f}, "
+          f"max {summary['max_test_accuracy']:.4f}); wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
