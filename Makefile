@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Debian packages: chromium for the browser tests (installed only when missing and we are root)
-APT_PACKAGES := chromium
+# Debian packages: chromium for the browser tests, espeak-ng for the spoken-digit check
+# (installed only when missing and we are root)
+APT_PACKAGES := chromium espeak-ng
 
 .PHONY: demo test bench venv sysdeps clean
 
@@ -16,9 +17,9 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 sysdeps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
-	  else echo "note: chromium missing and not root; browser tests will be skipped (sudo apt-get install $(APT_PACKAGES))"; fi; \
+	  else echo "note: chromium or espeak-ng missing and not root; their tests will be skipped (sudo apt-get install $(APT_PACKAGES))"; fi; \
 	fi
 
 demo: venv

@@ -66,3 +66,32 @@ def test_mnist_classifier_and_training_tab(client, tmp_path):
     assert "mnist:cnn" in metrics and "Reproduce" in metrics and curves is not None
     with pytest.raises(Exception, match="Draw a digit"):
         client.predict(None, None, api_name="/classify_digit")
+
+
+def _spoken(path, word="seven", voice="en-us"):
+    import shutil
+    import subprocess
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed (apt-get install espeak-ng)")
+    subprocess.run(["espeak-ng", "-v", voice, "-w", str(path), word], check=True, capture_output=True)
+    return path
+
+
+def test_digits_tab_fuses_a_drawn_and_a_spoken_digit(client, tmp_path):
+    seven = handle_file(str(_seven(tmp_path / "seven.png")))
+    said = handle_file(str(_spoken(tmp_path / "seven.wav")))
+    image, sound, fused, note = client.predict(None, seven, said, api_name="/recognise")
+    assert image["label"] == "7" and fused["label"] == "7"
+    assert {c["label"] for c in sound["confidences"]} <= {str(d) for d in range(10)}
+    assert "Fused" in note
+    conf = {c["label"]: c["confidence"] for c in fused["confidences"]}
+    assert abs(sum(conf.values()) - 1) < 0.01 or len(conf) == 3  # top-3 shown
+    only_image = client.predict(None, seven, None, api_name="/recognise")
+    assert only_image[1] is None or not only_image[1].get("label")
+    assert only_image[2]["label"] == "7" and "Only one" in only_image[3]
+    with pytest.raises(Exception, match="Draw or upload"):
+        client.predict(None, None, None, api_name="/recognise")
+    with pytest.raises(Exception, match="empty|0 bytes"):  # a bad sound: one line, the tab keeps working
+        empty = tmp_path / "empty.wav"
+        empty.write_bytes(b"")
+        client.predict(None, seven, handle_file(str(empty)), api_name="/recognise")

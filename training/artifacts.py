@@ -33,6 +33,8 @@ def load(model_id: str) -> dict:
     out["grid_markdown"] = grid.read_text() if grid.is_file() else None
     out["baselines"] = _json(folder / f"{entry.name}_baselines.json")
     out["loss_study"] = _json(folder / "loss_study.json")
+    out["cv"] = _json(folder / f"{entry.name}_cv.json")
+    out["comparisons"] = {p.stem[len("comparison_"):]: p.read_text() for p in sorted(folder.glob("comparison_*.md"))}
     card = folder / f"{entry.name}.md"
     out["card"] = card.read_text() if card.is_file() else None
     return out
@@ -56,7 +58,14 @@ def metrics_markdown(art: dict) -> str:
     base = ckpt.get("baselines") or art.get("baselines")
     if base:
         lines += ["", "Baselines (test): " + "; ".join(f"{k}: accuracy {v['accuracy']:.3f}" for k, v in base.items())]
+    cv = art.get("cv")
+    if cv:
+        lines += ["", f"Cross-validation, {len(cv['folds'])} folds: test accuracy {cv['mean_test_accuracy']:.4f} "
+                      f"± {cv['std_test_accuracy']:.4f} (min {cv['min_test_accuracy']:.4f}, "
+                      f"max {cv['max_test_accuracy']:.4f})"]
     lines += ["", f"Data: {ckpt.get('data_description', '?')}", "", f"Reproduce: `{ckpt.get('reproduce', '?')}`"]
+    for name, table in (art.get("comparisons") or {}).items():
+        lines += ["", f"#### Comparison: {name.replace('_', ' ')}", "", table]
     return "\n".join(lines)
 
 

@@ -3,7 +3,8 @@
 Side-by-side table of trained models (each config's checkpoint): test accuracy, macro-F1,
 parameters, file size, training time and CPU inference time per input. Used for the
 spoken-digit split lesson (random vs speaker split) and model comparisons (CNN vs LSTM).
-Writes NAME.json and NAME.md beside the first config's checkpoint (the Training tab shows it).
+Writes comparison_NAME.json and .md beside the first config's checkpoint (the Training tab
+shows every comparison_*.md of a task with its models).
 """
 from __future__ import annotations
 
@@ -69,9 +70,10 @@ def main(argv=None) -> int:
     except (ConfigError, RuntimeError, KeyError) as exc:
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
-    (out / f"{args.name}.json").write_text(json.dumps(rows, indent=1))
-    (out / f"{args.name}.md").write_text(markdown(rows))
-    print(markdown(rows) + f"wrote {out / args.name}.json and .md")
+    stem = out / f"comparison_{args.name}"
+    stem.with_suffix(".json").write_text(json.dumps(rows, indent=1))
+    stem.with_suffix(".md").write_text(markdown(rows))
+    print(markdown(rows) + f"wrote {stem}.json and .md")
     return 0
 
 
