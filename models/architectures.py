@@ -158,12 +158,16 @@ def _conv_block(cin: int, cout: int, kernel: int) -> nn.Sequential:
 class Cnn2d(nn.Module):
     """The course report's ESC-50 CNN: conv blocks (BN, ReLU, max-pool), global average pool, linear."""
 
-    def __init__(self, num_classes: int, channels=(32, 64, 128), kernel: int = 5, dropout: float = 0.3):
+    def __init__(self, num_classes: int, channels=(32, 64, 128), kernel: int = 5, dropout: float = 0.3,
+                 pool=(1, 1)):
         super().__init__()
         chans = [1, *channels]
         self.blocks = nn.Sequential(*[_conv_block(a, b, kernel) for a, b in zip(chans, chans[1:])])
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(chans[-1], num_classes))
+        # pool (1, 1): global average (sound textures); (f, t) > 1 keeps coarse order in time,
+        # which words need ("six" and "seven" share their sounds, not their order)
+        pool = tuple(pool)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(pool), nn.Flatten(), nn.Dropout(dropout),
+                                  nn.Linear(chans[-1] * pool[0] * pool[1], num_classes))
 
     def forward(self, x):
         return self.head(self.blocks(x))
@@ -171,8 +175,8 @@ class Cnn2d(nn.Module):
 
 @register("audio-cnn")
 def audio_cnn(spec: dict, num_classes: int, channels=(32, 64, 128), kernel: int = 5, dropout: float = 0.3,
-              spec_augment: dict | None = None) -> nn.Module:
-    return AudioClassifier(spec, Cnn2d(num_classes, tuple(channels), kernel, dropout), spec_augment)
+              spec_augment: dict | None = None, pool=(1, 1)) -> nn.Module:
+    return AudioClassifier(spec, Cnn2d(num_classes, tuple(channels), kernel, dropout, pool), spec_augment)
 
 
 @register("audio-effnet")

@@ -66,6 +66,7 @@ class AudioSpec:
     f_max: float | None = None  # None: sample_rate / 2
     top_db: float | None = 80.0
     trim_db: float | None = None  # trim leading/trailing silence quieter than peak - trim_db (spoken words)
+    peak_normalize: bool = False  # scale each recording to peak 1 (speakers and microphones differ by 60 dB)
 
     @property
     def clip_samples(self) -> int:
@@ -79,7 +80,8 @@ class AudioSpec:
     def to_dict(self) -> dict:
         return {"kind": "audio", "sample_rate": self.sample_rate, "clip_seconds": self.clip_seconds,
                 "n_mels": self.n_mels, "n_fft": self.n_fft, "hop_length": self.hop_length,
-                "f_min": self.f_min, "f_max": self.f_max, "top_db": self.top_db, "trim_db": self.trim_db}
+                "f_min": self.f_min, "f_max": self.f_max, "top_db": self.top_db, "trim_db": self.trim_db,
+                "peak_normalize": self.peak_normalize}
 
     @classmethod
     def from_dict(cls, d: dict) -> "AudioSpec":
@@ -89,7 +91,7 @@ class AudioSpec:
                    n_mels=int(d.get("n_mels", 64)), n_fft=int(d.get("n_fft", 400)),
                    hop_length=int(d.get("hop_length", 160)), f_min=float(d.get("f_min", 0.0)),
                    f_max=opt_float(d.get("f_max")), top_db=opt_float(d.get("top_db", 80.0)),
-                   trim_db=opt_float(d.get("trim_db")))
+                   trim_db=opt_float(d.get("trim_db")), peak_normalize=bool(d.get("peak_normalize", False)))
 
 
 # --- loading
@@ -249,6 +251,15 @@ def trim_silence(y: np.ndarray, trim_db: float | None) -> np.ndarray:
     import librosa
     trimmed, _ = librosa.effects.trim(y, top_db=trim_db, frame_length=512, hop_length=128)
     return trimmed if len(trimmed) else y
+
+
+def prepare(y: np.ndarray, spec: AudioSpec) -> np.ndarray:
+    """What a model's spec asks for before its window: the word cut out of its silence
+    (trim_db) and scaled to peak 1 (peak_normalize); the same in training and in the app."""
+    y = trim_silence(y, spec.trim_db)
+    if spec.peak_normalize and not is_silent(y):
+        y = (y / np.max(np.abs(y))).astype(np.float32)
+    return y
 
 
 def fix_length(y: np.ndarray, n: int) -> np.ndarray:

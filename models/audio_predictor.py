@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from . import cam as cam_lib
-from .audio_frontend import AudioSpec, fix_length, is_silent, load_audio, trim_silence, windows
+from .audio_frontend import AudioSpec, fix_length, is_silent, load_audio, prepare, windows
 from .predictor import Predictor
 
 # Methods that need only gradients at the CAM layer. Left out: the ScoreCAM family masks the
@@ -66,7 +66,7 @@ class AudioPredictor(Predictor):
         self.spec: AudioSpec
 
     def load(self, x) -> np.ndarray:
-        return trim_silence(load_audio(x, self.spec.sample_rate), self.spec.trim_db)
+        return prepare(load_audio(x, self.spec.sample_rate), self.spec)
 
     def _windows(self, y: np.ndarray, hop_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:
         n = self.spec.clip_samples

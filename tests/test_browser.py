@@ -65,3 +65,39 @@ def test_training_tab_shows_curves_and_classifies_an_uploaded_digit(page, tmp_pa
     prediction = page.locator(".block", has=page.get_by_text("Prediction", exact=True)).last
     prediction.get_by_text("7").first.wait_for(timeout=60_000)
     page.screenshot(path=str(SHOTS / "training.png"), full_page=True)
+
+
+def test_sound_tab_shows_spectrogram_cam_and_what_the_model_heard(page):
+    """The 12 s synthesised street scene: top-5, spectrogram + CAM, the re-synthesis, the timeline."""
+    page.get_by_role("tab", name="Sound").click()
+    page.get_by_text("12 s scene").first.click()  # an example: synthesised at start-up, nothing downloaded
+    page.get_by_role("button", name="Analyze", exact=True).click()
+    top5 = page.locator(".block", has=page.get_by_text("Top-5 predictions", exact=True)).last
+    top5.locator(".confidence-set, .output-class, [data-testid='label-output-value']").first.wait_for(timeout=90_000)
+    page.locator("img[src*='png'], .js-plotly-plot, canvas, svg").first.wait_for(timeout=60_000)
+    heard = page.locator(".block", has=page.get_by_text("What the model heard (CAM-masked re-synthesis)", exact=True))
+    heard.last.locator("audio, [data-testid='waveform-x'], .waveform-container, button").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(SHOTS / "sound.png"), full_page=True)
+
+
+def test_digits_tab_fuses_a_drawing_and_a_voice(page, tmp_path):
+    import subprocess
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng not installed")
+    from PIL import Image, ImageDraw
+    digit, voice = tmp_path / "three.png", tmp_path / "three.wav"
+    im = Image.new("RGB", (200, 200), "white")
+    ImageDraw.Draw(im).text((55, 10), "3", fill="black", font_size=170)
+    im.save(digit)
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(voice), "three"], check=True, capture_output=True)
+    page.get_by_role("tab", name="Digits").click()
+    tab = page.locator("#digits-tab")
+    tab.locator(".block", has=page.get_by_text("...or upload a photo of one", exact=True)).last.locator(
+        "input[type=file]").set_input_files(str(digit))
+    tab.locator(".block", has=page.get_by_text("Say a digit (or upload)", exact=True)).last.locator(
+        "input[type=file]").set_input_files(str(voice))
+    page.get_by_role("button", name="Recognise", exact=True).click()
+    fused = tab.locator(".block", has=page.get_by_text("Fused", exact=True)).last
+    fused.get_by_text("3").first.wait_for(timeout=60_000)
+    page.get_by_text("Fused by").first.wait_for(timeout=30_000)
+    page.screenshot(path=str(SHOTS / "digits.png"), full_page=True)

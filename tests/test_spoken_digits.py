@@ -30,7 +30,9 @@ def test_speaker_split_keeps_speakers_apart_and_random_split_does_not():
     cfg = load_config(CONFIG)
     by_speaker = split_indices(speakers, cfg["data"], 0)
     who = {k: {speakers[i] for i in v} for k, v in by_speaker.items()}
-    assert who["test"] == {"theo"} and who["val"] == {"jackson"}
+    assert who["test"] == {"theo"} and len(who["train"]) == 5 and not by_speaker["val"].size
+    with_val = split_indices(speakers, {**cfg["data"], "val_speakers": ["jackson"]}, 0)
+    assert {speakers[i] for i in with_val["val"]} == {"jackson"} and len(with_val["train"]) == 2000
     assert not (who["train"] & who["test"]) and not (who["train"] & who["val"])
     random = split_indices(speakers, {**cfg["data"], "split": "random"}, 0)
     assert {k: len(v) for k, v in random.items()} == {k: len(v) for k, v in by_speaker.items()}

@@ -55,9 +55,10 @@ def split_indices(speakers: list[str], data_cfg: dict, seed: int) -> dict[str, n
 
 @dataset("fsdd")
 def fsdd(root: Path, cfg: dict, download: bool = False) -> TaskData:
-    """Waveforms (N, samples) float32 at data.sample_rate, silence trimmed as the app does
-    (audio.trim_db), padded or centre-cropped to data.clip_seconds."""
-    from models.audio_frontend import fix_length, load_audio, trim_silence
+    """Waveforms (N, samples) float32 at data.sample_rate, prepared as the app does (silence
+    trimmed, peak-normalised: audio.trim_db, audio.peak_normalize), padded or centre-cropped
+    to data.clip_seconds."""
+    from models.audio_frontend import fix_length, load_audio, prepare
     folder = Path(root) / cfg["data"].get("folder", DEFAULT_FOLDER)
     found = find_recordings(folder)
     if not found:
@@ -65,7 +66,7 @@ def fsdd(root: Path, cfg: dict, download: bool = False) -> TaskData:
     spec = audio_spec(cfg)
     key = f"{folder.resolve()}|{spec}|".encode() + "|".join(f"{p.name}:{p.stat().st_size}" for p, _, _ in found).encode()
     waves = cached_array(f"fsdd-{spec.sample_rate}", key, lambda: np.stack(
-        [fix_length(trim_silence(load_audio(p, spec.sample_rate), spec.trim_db), spec.clip_samples) for p, _, _ in found]))
+        [fix_length(prepare(load_audio(p, spec.sample_rate), spec), spec.clip_samples) for p, _, _ in found]))
     digits = torch.tensor([d for _, d, _ in found])
     speakers = [s for _, _, s in found]
     idx = split_indices(speakers, cfg["data"], int(cfg["train"].get("seed", 0)))

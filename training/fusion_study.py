@@ -1,9 +1,10 @@
 """python -m training.fusion_study [--pairs-per-clip K]
 
 Multimodal digits: a handwritten digit (MNIST model) and a spoken one (spoken-digits model)
-of the same class, fused late. Calibration (temperatures, the learned head) uses MNIST test
-images 0-4999 paired with the validation speaker's clips; the study uses MNIST test images
-5000-9999 paired with the test speaker's clips, so nothing is fitted on what is measured.
+of the same class, fused late. Neither model trained on these inputs: MNIST test images and
+the clips of the held-out speaker. Calibration (temperatures, the learned head) uses MNIST
+test images 0-4999 and half of that speaker's clips; the study uses images 5000-9999 and the
+other half, so nothing is fitted on what is measured.
 
 Three sweeps of six levels: the image degraded (noise + occlusion), the sound degraded
 (white noise at decreasing SNR), and both together. For each: image-only, audio-only,
@@ -86,11 +87,11 @@ def paired_sets(per_clip: int, seed: int = 0):
     fsdd = load_task_data(scfg, data_dir(scfg))
     x, y = mnist.test.tensors
     x01 = x * MNIST_STD + MNIST_MEAN
+    waves, labels = fsdd.test.tensors
     out = {}
-    for name, (lo, hi), audio in (("calib", (0, 5000), fsdd.val), ("study", (5000, 10000), fsdd.test)):
-        waves, labels = audio.tensors
-        ci, ii = pairs(labels.numpy(), y[lo:hi].numpy(), per_clip, rng)
-        out[name] = (x01[lo:hi][ii], waves[ci], labels[ci].numpy())
+    for name, (lo, hi), half in (("calib", (0, 5000), slice(0, None, 2)), ("study", (5000, 10000), slice(1, None, 2))):
+        ci, ii = pairs(labels[half].numpy(), y[lo:hi].numpy(), per_clip, rng)
+        out[name] = (x01[lo:hi][ii], waves[half][ci], labels[half][ci].numpy())
     return out
 
 
