@@ -3,7 +3,7 @@
 Each model's probabilities are first calibrated by a temperature fitted on held-out data
 (softmax(log p / T): T > 1 softens an over-confident model). Then either a product of
 experts, p ∝ Π p_i^(1/T_i), which lets the confident modality win when the other is
-unsure, or a small learned head (logistic regression on the tempered log-probabilities).
+unsure, or a small learned head that weighs each modality by how sure it is on the input.
 """
 from __future__ import annotations
 
@@ -40,52 +40,63 @@ def product_of_experts(probs: list[np.ndarray], temperatures: list[float]) -> np
 
 
 class FusionHead:
-    """Logistic regression on the concatenated tempered log-probabilities of the modalities:
-    softmax(W [log p_1; log p_2] + b)."""
+    """A learned, confidence-gated product: log p ∝ Σ_i w_i · log p_i + b, where each weight
+    w_i = softplus(a_i + c_i · [H_i, p_i]) depends on that modality's entropy H_i and output
+    p_i on this input. K + 2 parameters per modality and a bias per class: it learns how far
+    to trust each model, to trust it less when it hesitates (a noisy recording), and which
+    confident answers are typical of garbage input (noise pushed into one class)."""
 
-    def __init__(self, weight: np.ndarray, bias: np.ndarray, temperatures: list[float]):
-        self.weight, self.bias, self.temperatures = np.asarray(weight), np.asarray(bias), list(temperatures)
+    def __init__(self, a: np.ndarray, c: np.ndarray, bias: np.ndarray, temperatures: list[float]):
+        self.a, self.c, self.bias = np.asarray(a, np.float64), np.asarray(c, np.float64), np.asarray(bias, np.float64)
+        self.temperatures = list(temperatures)
 
-    def features(self, probs: list[np.ndarray]) -> np.ndarray:
-        return np.concatenate([tempered_log_probs(np.atleast_2d(p), t) for p, t in zip(probs, self.temperatures)], -1)
+    def _inputs(self, probs: list[np.ndarray]):
+        """Per modality: tempered log-probs (N, K) and gate features [entropy, probs] (N, K + 1)."""
+        logps = [tempered_log_probs(np.atleast_2d(p), t) for p, t in zip(probs, self.temperatures)]
+        gates = [np.concatenate([-(np.exp(lp) * lp).sum(-1, keepdims=True), np.exp(lp)], -1) for lp in logps]
+        return logps, gates
 
     def __call__(self, probs: list[np.ndarray]) -> np.ndarray:
-        z = self.features(probs) @ self.weight.T + self.bias
+        logps, gates = self._inputs(probs)
+        z = sum(np.logaddexp(0, a + g @ c)[:, None] * lp for a, c, g, lp in zip(self.a, self.c, gates, logps))
+        z = z + self.bias
         z -= z.max(axis=-1, keepdims=True)
         out = np.exp(z)
         out /= out.sum(axis=-1, keepdims=True)
         return out[0] if np.ndim(probs[0]) == 1 else out
 
+    def weights(self, probs: list[np.ndarray]) -> np.ndarray:
+        """(N, M): each modality's weight on each input."""
+        _, gates = self._inputs(probs)
+        return np.stack([np.logaddexp(0, a + g @ c) for a, c, g in zip(self.a, self.c, gates)], -1)
+
     @classmethod
-    def fit(cls, probs: list[np.ndarray], labels: np.ndarray, temperatures: list[float], steps: int = 200,
+    def fit(cls, probs: list[np.ndarray], labels: np.ndarray, temperatures: list[float], steps: int = 300,
             weight_decay: float = 1e-3) -> "FusionHead":
-        """A weight per modality and a bias per class (K + M parameters: robust on a few
-        thousand pairs), fitted by cross-entropy; starts from the plain product (weights 1)."""
-        head = cls(np.zeros(1), np.zeros(1), temperatures)
-        x = torch.from_numpy(head.features(probs)).double()
+        """Cross-entropy fit (LBFGS); starts from the plain product (weights softplus(0.55) = 1)."""
+        logps, gates = cls(np.zeros(1), np.zeros(1), np.zeros(1), temperatures)._inputs(probs)
+        lp = [torch.from_numpy(x).double() for x in logps]
+        gs = [torch.from_numpy(g).double() for g in gates]
         y = torch.from_numpy(np.asarray(labels)).long()
         m, k = len(probs), probs[0].shape[-1]
-        scale = torch.ones(m, dtype=torch.float64, requires_grad=True)
+        a = torch.full((m,), 0.5413, dtype=torch.float64, requires_grad=True)
+        c = torch.zeros(m, k + 1, dtype=torch.float64, requires_grad=True)
         bias = torch.zeros(k, dtype=torch.float64, requires_grad=True)
-        eye = torch.eye(k, dtype=torch.float64)
-
-        def weight():
-            return torch.cat([s * eye for s in scale], 1)
-
-        opt = torch.optim.LBFGS([scale, bias], max_iter=steps, line_search_fn="strong_wolfe")
+        opt = torch.optim.LBFGS([a, c, bias], max_iter=steps, line_search_fn="strong_wolfe")
 
         def closure():
             opt.zero_grad()
-            loss = torch.nn.functional.cross_entropy(x @ weight().T + bias, y) + weight_decay * bias.pow(2).sum()
+            z = sum(torch.nn.functional.softplus(a[i] + gs[i] @ c[i])[:, None] * lp[i] for i in range(m)) + bias
+            loss = torch.nn.functional.cross_entropy(z, y) + weight_decay * (bias.pow(2).sum() + c.pow(2).sum())
             loss.backward()
             return loss
         opt.step(closure)
-        with torch.no_grad():
-            return cls(weight().numpy(), bias.numpy(), temperatures)
+        return cls(a.detach().numpy(), c.detach().numpy(), bias.detach().numpy(), temperatures)
 
     def to_dict(self) -> dict:
-        return {"weight": self.weight.tolist(), "bias": self.bias.tolist(), "temperatures": self.temperatures}
+        return {"a": self.a.tolist(), "c": self.c.tolist(), "bias": self.bias.tolist(),
+                "temperatures": self.temperatures}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FusionHead":
-        return cls(np.asarray(d["weight"], np.float64), np.asarray(d["bias"], np.float64), d["temperatures"])
+        return cls(d["a"], d["c"], d["bias"], d["temperatures"])

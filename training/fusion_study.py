@@ -70,8 +70,8 @@ def pairs(audio_labels: np.ndarray, image_labels: np.ndarray, per_clip: int, rng
     return np.asarray(clip_idx), np.asarray(img_idx)
 
 
-def load_models():
-    image = model_from_checkpoint(load_checkpoint(ROOT / "checkpoints/mnist/cnn.pt",
+def load_models(image_checkpoint=ROOT / "checkpoints/mnist/cnn.pt"):
+    image = model_from_checkpoint(load_checkpoint(image_checkpoint,
                                                   "python -m training.train --config training/configs/mnist.yaml"))
     audio = model_from_checkpoint(load_checkpoint(ROOT / "checkpoints/spoken-digits/cnn.pt",
                                                   "python -m training.train --config training/configs/spoken-digits.yaml"))
@@ -102,21 +102,25 @@ def accuracies(pimg, paud, labels, temps, head) -> dict:
             "head": acc(head([pimg, paud]))}
 
 
-def run(per_clip: int = 4, seed: int = 0, log=print) -> dict:
-    image_model, audio_model = load_models()
+def run(per_clip: int = 4, seed: int = 0, log=print, **models) -> dict:
+    image_model, audio_model = load_models(**models)
     sets = paired_sets(per_clip, seed)
     norm = lambda x01: (x01 - MNIST_MEAN) / MNIST_STD  # noqa: E731
     rng = np.random.default_rng(seed + 1)
-    # calibration: clean and degraded inputs, so temperatures and head see the conditions they fuse
+    # calibration: every degradation level of each modality, drawn independently per pair, so the
+    # temperatures and the head see the conditions they will fuse
     cx, cw, cy = sets["calib"]
-    levels = [rng.integers(0, len(IMAGE_NOISE)) for _ in range(2)]
-    pimg = probs_of(image_model, norm(torch.cat([cx, degrade_images(cx, levels[0], rng)])))
-    paud = probs_of(audio_model, torch.cat([cw, degrade_audio(cw, levels[1], rng)]))
+    lv_img, lv_aud = rng.integers(0, len(IMAGE_NOISE), len(cy)), rng.integers(0, len(AUDIO_SNR), len(cy))
+    xi, wa = cx.clone(), cw.clone()
+    for level in range(len(IMAGE_NOISE)):
+        xi[lv_img == level] = degrade_images(cx[lv_img == level], level, rng)
+        wa[lv_aud == level] = degrade_audio(cw[lv_aud == level], level, rng)
+    pimg = probs_of(image_model, norm(torch.cat([cx, xi])))
+    paud = probs_of(audio_model, torch.cat([cw, wa]))
     cy2 = np.concatenate([cy, cy])
     temps = [fit_temperature(pimg, cy2), fit_temperature(paud, cy2)]
-    half = len(cy2) // 2 + len(cy2) // 4
     order = rng.permutation(len(cy2))
-    fit_i, hold_i = order[:half], order[half:]
+    fit_i, hold_i = order[: len(cy2) * 3 // 4], order[len(cy2) * 3 // 4:]
     head = FusionHead.fit([pimg[fit_i], paud[fit_i]], cy2[fit_i], temps)
     holdout = accuracies(pimg[hold_i], paud[hold_i], cy2[hold_i], temps, head)
     method = "head" if holdout["head"] > holdout["product"] else "product"
@@ -175,9 +179,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs-per-clip", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--image-checkpoint", default=str(ROOT / "checkpoints/mnist/cnn.pt"))
     args = parser.parse_args(argv)
     try:
-        result = run(args.pairs_per_clip, args.seed)
+        result = run(args.pairs_per_clip, args.seed, image_checkpoint=args.image_checkpoint)
     except (RuntimeError, FileNotFoundError) as exc:  # ModelUnavailable: a checkpoint to train first
         print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
         return 2
