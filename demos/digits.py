@@ -77,7 +77,7 @@ def study_summary() -> str:
 
 
 def build() -> None:
-    with gr.Tab("Digits", id="digits"):
+    with gr.Tab("Digits", id="digits", elem_id="digits-tab"):
         gr.Markdown("Draw a digit **and** say one: each model's guess, and the two fused. Try a messy drawing "
                     "with a clear voice, or the other way round.")
         with gr.Row():
