@@ -84,7 +84,7 @@ def build() -> None:
             sketch = gr.Sketchpad(label="Draw a digit", type="numpy", height=300, canvas_size=(280, 280),
                                   brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
             upload = SafeImage(type="filepath", label="...or upload a photo of one", height=280)
-            audio = SafeAudio(sources=["microphone", "upload"], type="filepath", label="Say a digit (or upload)")
+            audio = SafeAudio(sources=["upload", "microphone"], type="filepath", label="Say a digit (or upload)")
         go = gr.Button("Recognise", variant="primary")
         with gr.Row():
             image_out = gr.Label(num_top_classes=3, label="Handwriting model (MNIST)")

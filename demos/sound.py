@@ -317,8 +317,9 @@ def build() -> None:
                         original = gr.Audio(label="Model input (mono, model's sample rate)", type="filepath",
                                             interactive=False, buttons=["download"])
                         heard = gr.Audio(label="What the model heard (CAM-masked re-synthesis)", type="filepath",
-                                         interactive=False, buttons=["download"])
-                spectrogram = gr.Plot(label="Log-mel spectrogram and CAM", format="png", show_label=False)
+                                         interactive=False, buttons=["download"], elem_id="sound-heard")
+                spectrogram = gr.Plot(label="Log-mel spectrogram and CAM", format="png", show_label=False,
+                                      elem_id="sound-spectrogram")
                 timeline = gr.Plot(label="Top label per window", format="png", visible=False, show_label=False)
                 card = gr.Markdown(describe_model(first))
 

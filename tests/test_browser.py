@@ -74,9 +74,9 @@ def test_sound_tab_shows_spectrogram_cam_and_what_the_model_heard(page):
     page.get_by_role("button", name="Analyze", exact=True).click()
     top5 = page.locator(".block", has=page.get_by_text("Top-5 predictions", exact=True)).last
     top5.locator(".confidence-set, .output-class, [data-testid='label-output-value']").first.wait_for(timeout=90_000)
-    page.locator("img[src*='png'], .js-plotly-plot, canvas, svg").first.wait_for(timeout=60_000)
-    heard = page.locator(".block", has=page.get_by_text("What the model heard (CAM-masked re-synthesis)", exact=True))
-    heard.last.locator("audio, [data-testid='waveform-x'], .waveform-container, button").first.wait_for(timeout=60_000)
+    page.locator("#sound-spectrogram img").first.wait_for(timeout=60_000)
+    assert page.locator("#sound-spectrogram img").first.evaluate("img => img.naturalWidth") > 300
+    page.locator("#sound-heard button, #sound-heard audio").first.wait_for(state="attached", timeout=60_000)
     page.screenshot(path=str(SHOTS / "sound.png"), full_page=True)
 
 
