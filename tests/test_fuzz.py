@@ -346,7 +346,13 @@ def test_corpus_is_big_mixed_and_seeded(fuzz_files, tmp_path):
     again = make_fuzz_files(tmp_path)
 
     def same_bytes(path: Path) -> bytes:  # libvorbis picks a random stream serial number
-        return b"" if "ogg" in path.name else path.read_bytes()
+        if "ogg" in path.name:
+            return b""
+        data = bytearray(path.read_bytes())
+        peak = data.find(b"PEAK")  # a float WAV's PEAK chunk holds the time it was written
+        if peak >= 0:
+            data[peak + 12: peak + 16] = b"\0\0\0\0"
+        return bytes(data)
     assert [(k, p.name, same_bytes(p)) for k, p in again] == [(k, p.name, same_bytes(p)) for k, p in fuzz_files]
 
 

@@ -309,7 +309,7 @@ def _tone_clip(label: str, n: int, sample_rate: int, rng: np.random.Generator) -
         start = int(rng.uniform(0, 0.5) * n)
         stop = start + int(rng.uniform(0.3, 1.0) * n)
         y[start:stop] += rng.uniform(0.1, 0.8) * np.sin(2 * np.pi * freq * t[start:stop] + rng.uniform(0, 2 * np.pi))
-    return y.astype(np.float32)
+    return np.clip(y, -1.0, 1.0).astype(np.float32)  # full scale, as a file holds it
 
 
 @dataset("synthetic-tones")
