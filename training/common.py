@@ -75,6 +75,30 @@ def train_command(cfg_path, overrides: dict, output: str) -> list[str]:
     return cmd + ["--set", f"output={output}"]
 
 
+def study_cli(doc: str, section: str, argv=None):
+    """A command made of several training runs (loss study, cross-validation): its args, its
+    config and the config's `section` list; no such section -> a one-line error, exit 2."""
+    from .config import common_parser
+    parser = common_parser(doc.splitlines()[0])
+    parser.add_argument("--reuse", action="store_true", help="use finished runs' checkpoints instead of retraining")
+    args = parser.parse_args(argv)
+    cfg, _ = load_for_cli(args, with_data=False)
+    entries = cfg.get(section) or []
+    if not entries:
+        print(f"error: the config has no `{section}` section", file=sys.stderr)
+        raise SystemExit(2)
+    return args, cfg, entries
+
+
+def run_training(args, overrides: dict, output: str, label: str = "running:") -> None:
+    """One run of a study in a subprocess: the command's config, data dir and --set options too."""
+    import subprocess
+    extra = (["--data-dir", args.data_dir] if args.data_dir else []) + [f"--set={o}" for o in args.overrides]
+    cmd = train_command(args.config, overrides, output) + extra
+    print(label, " ".join(cmd[1:]), flush=True)
+    subprocess.run(cmd, check=True, cwd=ROOT)
+
+
 def public_config(cfg: dict) -> dict:
     return {k: v for k, v in cfg.items() if not k.startswith("_")}
 

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
 import sys
 
 import torch
 
-from .common import ROOT, artifacts_dir, load_for_cli, train_command
-from .config import common_parser
+from .common import ROOT, artifacts_dir, run_training, study_cli
 
 
 def summarise(results: list[dict]) -> dict:
@@ -26,24 +24,14 @@ def summarise(results: list[dict]) -> dict:
 
 
 def main(argv=None) -> int:
-    parser = common_parser(__doc__.splitlines()[0])
-    parser.add_argument("--reuse", action="store_true", help="use finished fold checkpoints instead of retraining")
-    args = parser.parse_args(argv)
-    cfg, _ = load_for_cli(args, with_data=False)
-    folds = cfg.get("folds") or []
-    if not folds:
-        print("error: the config has no `folds` section", file=sys.stderr)
-        return 2
+    args, cfg, folds = study_cli(__doc__, "folds", argv)
     results = []
     for i, overrides in enumerate(folds, 1):
         output = f"runs/{cfg['task']}/cv/{cfg['name']}_fold{i}.pt"
         path = ROOT / output
         done = path.is_file() and torch.load(path, weights_only=True)["metrics"].get("complete")
         if not (args.reuse and done):
-            extra = (["--data-dir", args.data_dir] if args.data_dir else []) + [f"--set={o}" for o in args.overrides]
-            cmd = train_command(args.config, overrides, output) + extra
-            print(f"[fold {i}/{len(folds)}] {' '.join(cmd[1:])}", flush=True)
-            subprocess.run(cmd, check=True, cwd=ROOT)
+            run_training(args, overrides, output, label=f"[fold {i}/{len(folds)}]")
         m = torch.load(path, weights_only=True)["metrics"]
         results.append({"fold": i, "overrides": overrides, "test_accuracy": m["test_accuracy"],
                         "test_macro_f1": m["test_macro_f1"], "split": m.get("split", "")})

@@ -10,13 +10,11 @@ overfit: test loss rising from its minimum while the train loss keeps falling.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import torch
 
-from .common import ROOT, artifacts_dir, load_for_cli, run_dir, train_command
-from .config import common_parser
+from .common import ROOT, artifacts_dir, run_dir, run_training, study_cli
 
 TOLERANCE = 0.05  # test loss must end >5% above its minimum to count as rising
 
@@ -32,26 +30,13 @@ def overfit_verdict(train: list[float], test: list[float], tol: float = TOLERANC
     return {"overfits": bool(verdict), "min_test_epoch": best + 1, "explanation": why}
 
 
-def command(cfg_path: str, run: dict) -> list[str]:
-    return train_command(cfg_path, run.get("set", {}), run["output"])
-
-
 def main(argv=None) -> int:
-    parser = common_parser(__doc__.splitlines()[0])
-    parser.add_argument("--reuse", action="store_true", help="use finished run checkpoints instead of retraining")
-    args = parser.parse_args(argv)
-    cfg, _ = load_for_cli(args, with_data=False)
-    runs = cfg.get("study") or []
-    if not runs:
-        print("error: the config has no `study` section", file=sys.stderr)
-        return 2
+    args, cfg, runs = study_cli(__doc__, "study", argv)
     histories, notes = {}, {}
     for run in runs:
         path = ROOT / run["output"]
         if not (args.reuse and path.is_file()):  # --reuse: take what a run saved, even a partial one
-            extra = (["--data-dir", args.data_dir] if args.data_dir else []) + [f"--set={o}" for o in args.overrides]
-            print("running:", " ".join(command(args.config, run) + extra), flush=True)
-            subprocess.run(command(args.config, run) + extra, check=True, cwd=ROOT)
+            run_training(args, run.get("set", {}), run["output"])
         ckpt = torch.load(path, weights_only=True)
         histories[run["name"]] = ckpt["history"]
         if not ckpt["metrics"].get("complete"):
