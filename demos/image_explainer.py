@@ -29,7 +29,26 @@ def describe_model(model_id: str) -> str:
                 f"```\n{entry.train_command}\n```")
     lines = [f"**{model_id}** ({task.title}): {entry.description or entry.arch}",
              f"CAM layer: `{entry.cam_layer}`"]
+    if entry.from_checkpoint:
+        try:
+            lines += card_lines(load_predictor(model_id).card.get("metrics") or {})
+        except ModelUnavailable as exc:
+            lines.append(str(exc))
+        lines.append(f"Model card: `checkpoints/{task.id}/{entry.name}.md`")
     return "  \n".join(lines)
+
+
+def card_lines(metrics: dict) -> list[str]:
+    """The model card's headline figures: test accuracy and, for CUB, the pointing game."""
+    lines = []
+    if metrics.get("test_accuracy") is not None:
+        lines.append(f"Test accuracy **{metrics['test_accuracy'] * 100:.1f}%**, macro-F1 "
+                     f"{metrics.get('test_macro_f1', float('nan')):.3f} ({metrics.get('split', 'test split')})")
+    if metrics.get("pointing_game") is not None:
+        lines.append(f"CAM pointing game on the test boxes: **{metrics['pointing_game'] * 100:.1f}%** "
+                     f"({metrics.get('pointing_game_method', '')}; centre baseline "
+                     f"{metrics.get('pointing_game_centre_baseline', 0) * 100:.1f}%)")
+    return lines
 
 
 @user_errors

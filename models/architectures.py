@@ -185,3 +185,81 @@ def audio_effnet(spec: dict, num_classes: int, variant: str = "lite0", pretraine
     """ImageNet-pretrained EfficientNet-Lite on log-mels (the one mel channel repeated to RGB)."""
     body = efficientnet_lite(variant, num_classes=num_classes, pretrained=pretrained, dropout=dropout)
     return AudioClassifier(spec, body, spec_augment, expand_to=3)
+
+
+# --- image CNNs trained from scratch (course reports "Projet 22" and "Projet 23"). Both end
+# in a `cam` Identity after the last activated feature map: the CAM layer whatever the depth.
+
+def _conv_bn_relu(cin: int, cout: int, stride: int = 1, groups: int = 1, kernel: int = 3) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
+                         nn.BatchNorm2d(cout), nn.ReLU(inplace=False))
+
+
+class ResidualBlock(nn.Module):
+    """conv-BN-ReLU-Dropout2d-conv-BN plus the (projected) input, then ReLU (Projet 23:
+    Dropout2d inside the blocks drops whole feature maps)."""
+
+    def __init__(self, cin: int, cout: int, stride: int, dropout: float):
+        super().__init__()
+        self.body = nn.Sequential(_conv_bn_relu(cin, cout, stride), nn.Dropout2d(dropout),
+                                  nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout))
+        self.shortcut = (nn.Identity() if stride == 1 and cin == cout else
+                         nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)))
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(self.body(x) + self.shortcut(x))
+
+
+class ResNetDropout(nn.Module):
+    """Stem, three stages of residual blocks (the first block of stages 2-3 halves the grid),
+    global average pool, linear. `blocks` (per stage) and `dropout` are the two hyperparameters."""
+
+    def __init__(self, num_classes: int, blocks=(2, 2, 2), dropout: float = 0.1, channels=(32, 64, 128),
+                 stem_stride: int = 1):
+        super().__init__()
+        layers, cin = [_conv_bn_relu(3, channels[0], stem_stride)], channels[0]
+        for stage, (n, cout) in enumerate(zip(blocks, channels)):
+            for b in range(n):
+                layers.append(ResidualBlock(cin, cout, 2 if (b == 0 and stage > 0) else 1, dropout))
+                cin = cout
+        self.features = nn.Sequential(*layers)
+        self.cam = nn.Identity()
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes))
+
+    def forward(self, x):
+        return self.head(self.cam(self.features(x)))
+
+
+@register("resnet-dropout")
+def resnet_dropout(num_classes: int, blocks=(2, 2, 2), dropout: float = 0.1, channels=(32, 64, 128),
+                   stem_stride: int = 1) -> nn.Module:
+    return ResNetDropout(num_classes, tuple(blocks), dropout, tuple(channels), stem_stride)
+
+
+class GroupedCnn(nn.Module):
+    """Projet 22: three stages of blocks (grouped 3x3 conv, then a 1x1 conv that mixes the
+    groups), each stage ending in 2x2 max-pooling; `groups` and `blocks` are its hyperparameters."""
+
+    def __init__(self, num_classes: int, groups: int = 4, blocks: int = 2, channels=(64, 128, 256),
+                 dropout: float = 0.3):
+        super().__init__()
+        layers, cin = [_conv_bn_relu(3, channels[0], stride=2)], channels[0]
+        for cout in channels:
+            for b in range(blocks):
+                layers += [_conv_bn_relu(cin, cout, groups=groups if cin % groups == 0 and cout % groups == 0 else 1),
+                           _conv_bn_relu(cout, cout, kernel=1)]
+                cin = cout
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers[:-1])  # the last stage is not pooled: a finer CAM
+        self.cam = nn.Identity()
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
+
+    def forward(self, x):
+        return self.head(self.cam(self.features(x)))
+
+
+@register("grouped-cnn")
+def grouped_cnn(num_classes: int, groups: int = 4, blocks: int = 2, channels=(64, 128, 256),
+                dropout: float = 0.3) -> nn.Module:
+    return GroupedCnn(num_classes, groups, blocks, tuple(channels), dropout)

@@ -24,6 +24,8 @@ CAM_LAYERS = {
     "mnist-net": "relu2",  # 24x24 map after the second conv
     "audio-cnn": "body.blocks.2.2",  # ReLU of the last conv block (before its pooling)
     "audio-effnet": "body._bn1",
+    "resnet-dropout": "cam",  # Identity after the last residual block
+    "grouped-cnn": "cam",  # Identity after the last (unpooled) grouped stage
 }
 
 
@@ -134,6 +136,32 @@ add_task(Task(
                                    "40-band log-mels of the trimmed, peak-normalised word; tested on a speaker "
                                    "it never heard"),),
     default="cnn",
+))
+
+
+def _transfer_entry(task: str, what: str) -> ModelEntry:
+    return ModelEntry(name="effnet-lite0", arch="effnet",
+                      train_command=f"python -m training.train --config training/configs/{task}.yaml",
+                      description=f"ImageNet-pretrained EfficientNet-Lite0, backbone frozen, classifier trained on {what}")
+
+
+add_task(Task(
+    id="tiny-imagenet", title="Tiny ImageNet (200 classes)", modality="image",
+    models=(_transfer_entry("tiny-imagenet", "Tiny ImageNet (64 px images upsampled to 224)"),
+            ModelEntry(name="resnet-dropout", arch="resnet-dropout",
+                       train_command="python -m training.train --config training/configs/tiny-imagenet-resnet.yaml",
+                       description="the course report's residual CNN with Dropout2d in its blocks, from scratch at 64 px")),
+    default="effnet-lite0",
+))
+
+
+add_task(Task(
+    id="cub", title="CUB-200-2011 birds (classes 001-050)", modality="image",
+    models=(_transfer_entry("cub", "CUB birds (images and mirror images, 224 px)"),
+            ModelEntry(name="grouped-cnn", arch="grouped-cnn",
+                       train_command="python -m training.train --config training/configs/cub-grouped.yaml",
+                       description="the course report's 3-stage CNN with grouped convolutions, from scratch at 128 px")),
+    default="effnet-lite0",
 ))
 
 

@@ -166,9 +166,11 @@ def test_mnist_loader_on_real_records():
     from training.datasets import load_task_data
     cfg = load_config(ROOT / "training" / "configs" / "mnist.yaml")
     data = load_task_data(cfg, DATA)
-    assert (len(data.train), len(data.val), len(data.test)) == (55000, 5000, 10000)
+    # the PyTorch example's protocol: all 60000 training images, no validation split
+    assert (len(data.train), len(data.val), len(data.test)) == (60000, 0, 10000)
+    assert cfg["train"]["select"] == "last" and cfg["grid"]["val_size"] == 5000
     x, y = data.test.tensors
     assert x.shape == (10000, 1, 28, 28) and sorted(torch.unique(y).tolist()) == list(range(10))
     assert abs(float(data.train.tensors[0].mean())) < 0.05  # normalised with MNIST's mean/std
     swapped = load_task_data(load_config(ROOT / "training" / "configs" / "mnist.yaml", ["data.swap=true"]), DATA)
-    assert len(swapped.test) == 60000 and len(swapped.train) + len(swapped.val) == 10000
+    assert len(swapped.test) == 60000 and len(swapped.train) == 10000

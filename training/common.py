@@ -17,7 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def build(cfg: dict, data=None) -> torch.nn.Module:
     """The config's model. Audio models take the data's preprocessing (their LogMel front
-    end) and, given the data, its normalisation from training statistics."""
+    end) and, given the data, its normalisation from training statistics. On backbone
+    features (train.frozen_backbone) the model to train is the classifier alone."""
+    if data is not None and data.frozen_backbone:
+        from .frozen import head_for
+        return head_for(cfg, data)
     kwargs = dict(cfg.get("model", {}))
     if data is not None and data.preprocessing.get("kind") == "audio":
         kwargs["spec"] = data.preprocessing
@@ -105,16 +109,31 @@ def public_config(cfg: dict) -> dict:
 
 def write_checkpoint(cfg: dict, state: dict, data, *, metrics: dict, history: list, extra: dict) -> Path:
     model = build_model(cfg["arch"], **model_kwargs(cfg, data))
-    model.load_state_dict(state)
+    if data.frozen_backbone:  # the trained classifier goes onto the pretrained backbone
+        from .frozen import merge_head
+        merge_head(model, state)
+    else:
+        model.load_state_dict(state)
     return save_checkpoint(output_path(cfg), model, arch=cfg["arch"], arch_kwargs=model_kwargs(cfg, data),
                            labels=data.labels, preprocessing=data.preprocessing, metrics=metrics, history=history,
                            config=public_config(cfg), seed=int(cfg["train"].get("seed", 0)),
                            half=bool(cfg.get("save_half", False)), **extra)
 
 
-def load_for_cli(args, with_data: bool = True):
+def save_in_place(ckpt: dict, path) -> Path:
+    """Rewrite a checkpoint with added figures (atomically) and regenerate its model card."""
+    from .model_card import write as write_card
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+    return write_card(path)
+
+
+def load_for_cli(args, with_data: bool = True, features: bool = True):
     """(cfg, data) for a command's parsed args; a bad config or missing data ends the
-    command with a one-line message and exit code 2."""
+    command with a one-line message and exit code 2. With train.frozen_backbone (and
+    `features`), the data are the pretrained backbone's cached features (training.frozen)."""
     from .config import ConfigError, data_dir, load_config
     from .datasets import load_task_data
     try:
@@ -123,4 +142,8 @@ def load_for_cli(args, with_data: bool = True):
     except (ConfigError, FileNotFoundError, KeyError) as exc:
         print(f"error: {str(exc).strip(chr(34))}", file=sys.stderr)
         raise SystemExit(2) from None
+    from . import frozen
+    if data is not None and features and frozen.enabled(cfg):
+        backbone = build_model(cfg["arch"], **model_kwargs(cfg, data))
+        data = frozen.feature_data(cfg, data, backbone, device_for(args))
     return cfg, data

@@ -31,6 +31,7 @@ class TaskData:
     labels: list[str]
     preprocessing: dict
     description: str = ""
+    frozen_backbone: bool = False  # the splits hold backbone features, not inputs (training.frozen)
 
 
 def split_val(x: torch.Tensor, y: torch.Tensor, val_size: int, seed: int):
@@ -38,6 +39,26 @@ def split_val(x: torch.Tensor, y: torch.Tensor, val_size: int, seed: int):
     perm = torch.randperm(len(y), generator=g)
     val_idx, train_idx = perm[:val_size], perm[val_size:]
     return (x[train_idx], y[train_idx]), (x[val_idx], y[val_idx])
+
+
+def take(ds: TensorDataset, idx) -> TensorDataset:
+    """The items `idx` of a data set, as a data set of the same kind (image sets keep their
+    normalisation)."""
+    if hasattr(ds, "subset"):
+        return ds.subset(idx)
+    return TensorDataset(*(t[idx] for t in ds.tensors))
+
+
+def split_dataset(ds: TensorDataset, val_size: int, seed: int) -> tuple[TensorDataset, TensorDataset]:
+    """(rest, val): `val_size` items drawn with a seeded permutation."""
+    perm = torch.randperm(len(ds), generator=torch.Generator().manual_seed(seed))
+    return take(ds, perm[val_size:]), take(ds, perm[:val_size])
+
+
+def first_items(ds: TensorDataset, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first n items as one (x, y) batch, as the model sees them."""
+    from torch.utils.data import default_collate
+    return default_collate([ds[i] for i in range(min(n, len(ds)))])
 
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
@@ -124,8 +145,7 @@ def load_task_data(cfg: dict, root: Path, download: bool = False) -> TaskData:
     data = LOADERS[name](Path(root), cfg, download=download)
     subset = cfg["data"].get("train_subset")
     if subset:
-        x, y = data.train.tensors
-        data.train = TensorDataset(x[: int(subset)], y[: int(subset)])
+        data.train = take(data.train, torch.arange(min(int(subset), len(data.train))))
     return data
 
 
@@ -337,3 +357,4 @@ def synthetic_tones(root: Path, cfg: dict, download: bool = False) -> TaskData:
 
 
 from . import fsdd  # noqa: E402,F401  (registers the spoken-digit loader)
+from . import vision  # noqa: E402,F401  (registers the Tiny ImageNet, CUB and synthetic-shapes loaders)

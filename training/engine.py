@@ -136,19 +136,37 @@ def _noise(x: torch.Tensor, prob: float, snr_db=(5.0, 40.0)) -> torch.Tensor:
     return x + torch.randn_like(x) * scale[:, None]
 
 
+def _flip_crop(x: torch.Tensor, hflip: bool, pad: int) -> torch.Tensor:
+    """With hflip, half the images mirrored left-right; with pad > 0, each shifted by up to
+    `pad` pixels (reflection-padded random crop of the same size)."""
+    if hflip:
+        mirror = torch.rand(len(x), device=x.device) < 0.5
+        x = torch.where(mirror[:, None, None, None], x.flip(-1), x)
+    if pad:
+        h, w = x.shape[-2:]
+        padded = F.pad(x, (pad,) * 4, mode="reflect")
+        dy, dx = torch.randint(0, 2 * pad + 1, (2, len(x))).tolist()
+        x = torch.stack([padded[i, :, a:a + h, b:b + w] for i, (a, b) in enumerate(zip(dy, dx))])
+    return x
+
+
 def batch_augment(cfg: dict, sample_rate: int | None = None):
-    """Waveform-batch augmentation from train.time_shift (max seconds, circular), train.speed
-    (max relative speed change), train.noise (share of clips given white noise at 5-40 dB SNR)
-    and train.mixup (Beta alpha); returns f(x, y) -> (x, y_a, y_b, lam) or None."""
+    """Batch augmentation. Waveforms: train.time_shift (max seconds, circular), train.speed
+    (max relative speed change), train.noise (share of clips given white noise at 5-40 dB SNR).
+    Images: train.hflip (mirror half the images), train.crop_pad (random shift in pixels).
+    Both: train.mixup (Beta alpha). Returns f(x, y) -> (x, y_a, y_b, lam) or None."""
     t = cfg["train"]
     shift_s, alpha = float(t.get("time_shift", 0) or 0), float(t.get("mixup", 0) or 0)
     speed, noise = float(t.get("speed", 0) or 0), float(t.get("noise", 0) or 0)
+    hflip, crop_pad = bool(t.get("hflip")), int(t.get("crop_pad", 0) or 0)
     wave = sample_rate is not None
-    if not ((shift_s or speed or noise) and wave) and not alpha:
+    if not ((shift_s or speed or noise) and wave) and not alpha and not (hflip or crop_pad):
         return None
     beta = torch.distributions.Beta(alpha, alpha) if alpha else None
 
     def augment(x, y):
+        if x.dim() == 4 and (hflip or crop_pad):
+            x = _flip_crop(x, hflip, crop_pad)
         if wave and x.dim() == 2:
             if speed:
                 x = _speed(x, speed)

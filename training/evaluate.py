@@ -15,7 +15,7 @@ from models.checkpoint import load_checkpoint, model_from_checkpoint
 from models.errors import ModelUnavailable
 
 from .baselines import baselines
-from .common import device_for, load_for_cli
+from .common import device_for, load_for_cli, save_in_place
 from .config import common_parser
 from .engine import evaluate
 from .metrics import per_class
@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     except ModelUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    cfg, data = load_for_cli(args)
+    cfg, data = load_for_cli(args, features=False)  # the whole network, on images
     device = device_for(args)
     model = model_from_checkpoint(ckpt).to(device)
     res = evaluate(model, data.test, len(data.labels), device)
@@ -50,11 +50,7 @@ def main(argv=None) -> int:
                            per_class=report_rows(cm, data.labels), split=data.description)
     ckpt["confusion_matrix"] = torch.from_numpy(cm)
     ckpt["baselines"] = baselines(data.train.tensors[1].numpy(), data.test.tensors[1].numpy(), len(data.labels))
-    tmp = path.with_suffix(".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
-    from .model_card import write as write_card
-    card = write_card(path)
+    card = save_in_place(ckpt, path)
     print(f"test accuracy {res['accuracy']:.4f}, macro-F1 {res['macro_f1']:.4f}, loss {res['loss']:.4f}")
     worst = sorted(report_rows(cm, data.labels), key=lambda r: r["f1"])[:3]
     print("weakest classes: " + ", ".join(f"{r['label']} (F1 {r['f1']:.3f})" for r in worst))

@@ -11,11 +11,11 @@ import itertools
 import sys
 import time
 
-from torch.utils.data import TensorDataset
+import torch
 
 from .common import artifacts_dir, build, device_for, run_dir, load_for_cli
 from .config import common_parser, copy_cfg, set_dotted
-from .datasets import split_val
+from .datasets import split_dataset, take
 from .engine import fit
 
 SETTINGS = {"epochs", "train_subset", "val_size"}  # keys of `grid` that are not searched
@@ -34,12 +34,10 @@ def main(argv=None) -> int:
         print("error: the config has no `grid` section", file=sys.stderr)
         return 2
     if grid.get("val_size"):  # a task trained without validation still scores its grid on held-out data
-        (xt, yt), (xv, yv) = split_val(*data.train.tensors, int(grid["val_size"]), int(cfg["train"].get("seed", 0)))
-        data.train, data.val = TensorDataset(xt, yt), TensorDataset(xv, yv)
+        data.train, data.val = split_dataset(data.train, int(grid["val_size"]), int(cfg["train"].get("seed", 0)))
     subset = grid.get("train_subset")
     if subset:
-        x, y = data.train.tensors
-        data.train = TensorDataset(x[: int(subset)], y[: int(subset)])
+        data.train = take(data.train, torch.arange(min(int(subset), len(data.train))))
     device = device_for(args)
     rows = []
     for i, combo in enumerate(combos(grid), 1):

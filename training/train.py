@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from .common import build, device_for, load_for_cli, public_config, reproduce_command, run_dir, write_checkpoint
 from .config import common_parser
+from .datasets import first_items
 from .engine import dist_setup, dist_teardown, evaluate, first_batch_check, fit, is_main, make_optimizer, seed_everything
 
 
@@ -22,8 +23,8 @@ def overfit_small(cfg, data, n: int, device, max_steps: int = 300) -> float:
     """Memorise n training examples: the loss must go to ~0, else something is broken."""
     seed_everything(int(cfg["train"].get("seed", 0)))
     model = build(cfg, data).to(device)
-    x, y = data.train.tensors
-    x, y = x[:n].to(device), y[:n].to(device)
+    x, y = first_items(data.train, n)
+    x, y = x.to(device), y.to(device)
     opt = make_optimizer(cfg, model.parameters())
     model.train()
     loss = torch.tensor(float("nan"))
@@ -71,6 +72,11 @@ def main(argv=None) -> int:
     reproduce = reproduce_command("training.train")
     extra = {"sanity": sanity, "reproduce": reproduce, "data_description": data.description,
              "train_device": f"{device.type} x{world}", "num_parameters": sum(p.numel() for p in model.parameters())}
+    if data.frozen_backbone:  # the checkpoint holds the whole network; only the classifier was trained
+        from models.architectures import build_model
+        from .common import model_kwargs
+        extra["trained_parameters"] = extra["num_parameters"]
+        extra["num_parameters"] = sum(p.numel() for p in build_model(cfg["arch"], **model_kwargs(cfg, data)).parameters())
 
     def save(best_state, history, best):  # every epoch: a killed run keeps its best epoch so far
         write_checkpoint(cfg, best_state, data, metrics={"best_val": best, "complete": False}, history=history,

@@ -1,0 +1,91 @@
+"""python -m training.pointing_game --config training/configs/cub.yaml --checkpoint PATH [--method GradCAM]
+
+CAM localisation on the CUB test images, by the pointing game (Zhang et al., 2016): a hit
+when the maximum of the true class's CAM falls inside the bird's box (bounding_boxes.txt).
+Prints the hit rate next to the centre baseline (always pointing at the image centre) and
+writes both into the checkpoint's metrics and model card.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from models.cam import DEFAULT_METHOD, METHODS
+from models.checkpoint import load_checkpoint, model_from_checkpoint
+from models.errors import ModelUnavailable
+from models.image_frontend import ImageSpec, load_image
+from models.predictor import ImagePredictor
+from models.registry import CAM_LAYERS
+
+from .common import device_for, save_in_place
+from .config import ConfigError, common_parser, data_dir, load_config
+from .vision import cub_folder, read_cub
+
+
+def inside(point: tuple[float, float], box: tuple[float, float, float, float], tolerance: float = 0.0) -> bool:
+    """point (x, y) in pixels; box (x, y, width, height) as bounding_boxes.txt gives it."""
+    x, y = point
+    bx, by, bw, bh = box
+    return bx - tolerance <= x <= bx + bw + tolerance and by - tolerance <= y <= by + bh + tolerance
+
+
+def peak(heatmap: np.ndarray) -> tuple[float, float]:
+    """(x, y) of the heatmap's maximum (pixel centres)."""
+    row, col = np.unravel_index(int(np.argmax(heatmap)), heatmap.shape)
+    return int(col) + 0.5, int(row) + 0.5
+
+
+def pointing_game(predictor: ImagePredictor, items: list[tuple[Path, int, tuple]], method: str,
+                  batch_size: int = 16, tolerance: float = 15.0) -> dict:
+    """items: (image path, true class index, box). Hit rates of the CAM peak and of the centre."""
+    hits = hits_tol = centre = 0
+    for start in tqdm(range(0, len(items), batch_size), desc="pointing game", disable=not sys.stderr.isatty()):
+        chunk = items[start: start + batch_size]
+        images = [load_image(p) for p, _, _ in chunk]
+        _, heatmaps, _ = predictor.explain_batch(images, method, [k for _, k, _ in chunk])
+        for img, heat, (_, _, box) in zip(images, heatmaps, chunk):
+            assert heat.shape == (img.height, img.width)
+            p = peak(heat)
+            hits += inside(p, box)
+            hits_tol += inside(p, box, tolerance)
+            centre += inside((img.width / 2, img.height / 2), box)
+    n = max(len(items), 1)
+    return {"pointing_game": float(hits / n), f"pointing_game_tol{tolerance:g}px": float(hits_tol / n),
+            "pointing_game_centre_baseline": float(centre / n), "pointing_game_images": len(items),
+            "pointing_game_method": method}
+
+
+def main(argv=None) -> int:
+    parser = common_parser(__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True)
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=list(METHODS))
+    parser.add_argument("--limit", type=int, default=0, help="only the first N test images")
+    args = parser.parse_args(argv)
+    try:
+        ckpt = load_checkpoint(args.checkpoint)
+        cfg = load_config(args.config, args.overrides)
+        table = read_cub(cub_folder(data_dir(cfg, args.data_dir)))
+    except (ModelUnavailable, ConfigError, FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    index = {name: i for i, name in enumerate(ckpt["labels"])}
+    items = [(p, index[table["names"][k]], box) for p, k, box, train
+             in zip(table["paths"], table["labels"], table["boxes"], table["is_train"]) if not train]
+    items = items[: args.limit] if args.limit else items
+    predictor = ImagePredictor(Path(args.checkpoint).stem, model_from_checkpoint(ckpt), ckpt["labels"],
+                               ImageSpec.from_dict(ckpt["preprocessing"]), CAM_LAYERS[ckpt["arch"]], device_for(args))
+    result = pointing_game(predictor, items, args.method)
+    ckpt["metrics"].update(result)
+    card = save_in_place(ckpt, args.checkpoint)
+    tol = next(k for k in result if k.startswith("pointing_game_tol"))
+    print(f"pointing game ({args.method}, {len(items)} test images): {result['pointing_game'] * 100:.1f}% "
+          f"(within {tol[len('pointing_game_tol'):]}: {result[tol] * 100:.1f}%); centre baseline "
+          f"{result['pointing_game_centre_baseline'] * 100:.1f}%; wrote {card}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
