@@ -12,6 +12,7 @@ import yaml
 from PIL import Image
 
 from conftest import ROOT
+from test_hub import hub  # noqa: F401  (the fake Hub fixture)
 from training.config import load_config
 
 DATA = ROOT.parent / "shared" / "data"
@@ -235,6 +236,9 @@ def test_pointing_game_command_finds_the_object(tmp_path, cache):
     assert metrics["pointing_game_images"] == 40 and metrics["pointing_game_centre_baseline"] == 0.0
     assert metrics["pointing_game"] >= 0.8, out
     assert "pointing_game" in (tmp_path / "out" / "resnet-dropout.md").read_text()
+    from demos.image_explainer import card_lines  # what the Image explainer shows beside the model
+    lines = "\n".join(card_lines(metrics))
+    assert f"{metrics['test_accuracy'] * 100:.1f}%" in lines and f"{metrics['pointing_game'] * 100:.1f}%" in lines
 
 
 @pytest.mark.skipif(not (DATA / "cub-200-2011-50").is_dir(), reason="../shared/data/cub-200-2011-50 not present")
@@ -258,3 +262,46 @@ def test_tiny_imagenet_loader_on_real_records(tmp_path, cache):
     assert len(data.labels) == 200 and data.labels[:1] == ["Egyptian cat"]  # wnids.txt order: n02124075 first
     assert (len(data.train), len(data.test)) == (400, 200)
     assert sorted(set(data.test.tensors[1].tolist())) == list(range(200))
+
+
+def _archive(folder, top: str, kind: str) -> bytes:
+    import io
+    import tarfile
+    import zipfile
+    buf = io.BytesIO()
+    if kind == "zip":
+        with zipfile.ZipFile(buf, "w") as z:
+            for p in sorted((folder / top).rglob("*")):
+                z.write(p, p.relative_to(folder).as_posix())
+    else:
+        with tarfile.open(fileobj=buf, mode="w:gz") as t:
+            t.add(folder / top, arcname=top)
+    return buf.getvalue()
+
+
+def test_download_from_a_hub_dataset_repo(tmp_path, cache, hub):
+    """--download: the official archives from a Hugging Face dataset repo (a fake Hub on
+    loopback speaking huggingface_hub's protocol), unpacked into the official layouts."""
+    from training.datasets import load_task_data
+    src = tmp_path / "src"
+    fake_tiny_imagenet(src)
+    fake_cub(src)
+    hub.repos["someone/tiny"] = {"tiny-imagenet-200.zip": _archive(src, "tiny-imagenet-200", "zip")}
+    hub.repos["someone/cub"] = {"CUB_200_2011.tgz": _archive(src, "CUB_200_2011", "tgz")}
+    root = tmp_path / "data"
+    tiny = load_task_data(vision_cfg(root, "tiny-imagenet", "effnet", {}, image_size=32, hf_repo="someone/tiny"),
+                          root, download=True)
+    assert (len(tiny.train), len(tiny.test)) == (24, 12) and (root / "tiny-imagenet-200" / "wnids.txt").is_file()
+    birds = load_task_data(vision_cfg(root, "cub", "effnet", {}, image_size=32, hf_repo="someone/cub"), root,
+                           download=True)
+    assert (len(birds.train), len(birds.test)) == (32, 16) and (root / "CUB_200_2011" / "images.txt").is_file()
+    assert any("/datasets/someone/cub/resolve/" in r[1] for r in hub.requests)
+
+
+def test_download_without_a_repo_or_from_a_missing_one_is_one_line(tmp_path, cache, hub):
+    from training.datasets import load_task_data
+    with pytest.raises(FileNotFoundError, match="set data.hf_repo"):
+        load_task_data(vision_cfg(tmp_path, "cub", "effnet", {}), tmp_path, download=True)
+    with pytest.raises(FileNotFoundError, match="could not download CUB_200_2011.tgz from someone/none"):
+        load_task_data(vision_cfg(tmp_path, "cub", "effnet", {}, hf_repo="someone/none"), tmp_path, download=True)
+    assert not hub.created  # nothing was written to the Hub

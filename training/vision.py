@@ -102,7 +102,7 @@ def tiny_imagenet(root: Path, cfg: dict, download: bool = False) -> TaskData:
     folder = root / "tiny-imagenet-200"
     if download and not (folder / "wnids.txt").is_file():
         from .vision_download import download_tiny_imagenet
-        download_tiny_imagenet(folder, cfg["data"].get("hf_repo"))
+        download_tiny_imagenet(folder, cfg["data"].get("hf_repo"), cfg["data"].get("hf_file"))
     if not (folder / "wnids.txt").is_file():
         raise FileNotFoundError(f"Tiny ImageNet not found: no {folder / 'wnids.txt'}; pass --download to fetch it")
     wnids, names = tiny_imagenet_labels(folder)
