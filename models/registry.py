@@ -91,6 +91,12 @@ def _effnet_entry(variant: str) -> ModelEntry:
     )
 
 
+def _trained(name: str, arch: str, config: str, description: str) -> ModelEntry:
+    """A model served from checkpoints/<task>/<name>.pt, made by training/configs/<config>.yaml."""
+    return ModelEntry(name=name, arch=arch, description=description,
+                      train_command=f"python -m training.train --config training/configs/{config}.yaml")
+
+
 TASKS: dict[str, Task] = {}
 
 
@@ -108,49 +114,43 @@ add_task(Task(
 
 add_task(Task(
     id="mnist", title="MNIST handwritten digits", modality="image",
-    models=(ModelEntry(name="cnn", arch="mnist-net",
-                       train_command="python -m training.train --config training/configs/mnist.yaml",
-                       description="PyTorch MNIST example CNN (2 conv + dropout + 2 fc), Adadelta, 14 epochs"),),
+    models=(_trained("cnn", "mnist-net", "mnist",
+                     "PyTorch MNIST example CNN (2 conv + dropout + 2 fc), Adadelta, 14 epochs"),),
     default="cnn",
 ))
 
 
 add_task(Task(
     id="esc50", title="ESC-50 environmental sounds (50 classes)", modality="audio",
-    models=(ModelEntry(name="effnet-lite0", arch="audio-effnet",
-                       train_command="python -m training.train --config training/configs/esc50.yaml",
-                       description="ImageNet-pretrained EfficientNet-Lite0 fine-tuned on log-mels "
-                                   "(mixup, time shift, SpecAugment)"),
-            ModelEntry(name="cnn", arch="audio-cnn",
-                       train_command="python -m training.train --config training/configs/esc50-cnn.yaml",
-                       description="the course report's CNN-2D (32-64-128, kernel 5) on 64-band log-mels")),
+    models=(_trained("effnet-lite0", "audio-effnet", "esc50",
+                     "ImageNet-pretrained EfficientNet-Lite0 fine-tuned on log-mels "
+                     "(mixup, time shift, SpecAugment)"),
+            _trained("cnn", "audio-cnn", "esc50-cnn",
+                     "the course report's CNN-2D (32-64-128, kernel 5) on 64-band log-mels")),
     default="effnet-lite0",
 ))
 
 
 add_task(Task(
     id="spoken-digits", title="Spoken digits (FSDD, 0-9)", modality="audio",
-    models=(ModelEntry(name="cnn", arch="audio-cnn",
-                       train_command="python -m training.train --config training/configs/spoken-digits.yaml",
-                       description="CNN-2D (16-32-64, kernel 3, pooled to 2x4 so word order counts) on "
-                                   "40-band log-mels of the trimmed, peak-normalised word; tested on a speaker "
-                                   "it never heard"),),
+    models=(_trained("cnn", "audio-cnn", "spoken-digits",
+                     "CNN-2D (16-32-64, kernel 3, pooled to 2x4 so word order counts) on "
+                     "40-band log-mels of the trimmed, peak-normalised word; tested on a speaker "
+                     "it never heard"),),
     default="cnn",
 ))
 
 
 def _transfer_entry(task: str, what: str) -> ModelEntry:
-    return ModelEntry(name="effnet-lite0", arch="effnet",
-                      train_command=f"python -m training.train --config training/configs/{task}.yaml",
-                      description=f"ImageNet-pretrained EfficientNet-Lite0, backbone frozen, classifier trained on {what}")
+    return _trained("effnet-lite0", "effnet", task,
+                    f"ImageNet-pretrained EfficientNet-Lite0, backbone frozen, classifier trained on {what}")
 
 
 add_task(Task(
     id="tiny-imagenet", title="Tiny ImageNet (200 classes)", modality="image",
     models=(_transfer_entry("tiny-imagenet", "Tiny ImageNet (64 px images upsampled to 224)"),
-            ModelEntry(name="resnet-dropout", arch="resnet-dropout",
-                       train_command="python -m training.train --config training/configs/tiny-imagenet-resnet.yaml",
-                       description="the course report's residual CNN with Dropout2d in its blocks, from scratch at 64 px")),
+            _trained("resnet-dropout", "resnet-dropout", "tiny-imagenet-resnet",
+                     "the course report's residual CNN with Dropout2d in its blocks, from scratch at 64 px")),
     default="effnet-lite0",
 ))
 
@@ -158,9 +158,8 @@ add_task(Task(
 add_task(Task(
     id="cub", title="CUB-200-2011 birds (classes 001-050)", modality="image",
     models=(_transfer_entry("cub", "CUB birds (images and mirror images, 224 px)"),
-            ModelEntry(name="grouped-cnn", arch="grouped-cnn",
-                       train_command="python -m training.train --config training/configs/cub-grouped.yaml",
-                       description="the course report's 3-stage CNN with grouped convolutions, from scratch at 128 px")),
+            _trained("grouped-cnn", "grouped-cnn", "cub-grouped",
+                     "the course report's 3-stage CNN with grouped convolutions, from scratch at 128 px")),
     default="effnet-lite0",
 ))
 

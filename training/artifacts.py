@@ -49,10 +49,13 @@ def metrics_markdown(art: dict) -> str:
     if not m.get("complete", True):
         lines.append("*Training in progress or interrupted: figures of the best epoch so far.*\n")
     rows = [("test accuracy", m.get("test_accuracy")), ("test macro-F1", m.get("test_macro_f1")),
-            ("best epoch", m.get("best_epoch", m.get("best_val", {}).get("epoch"))),
+            ("last epoch (kept)" if (ckpt.get("config") or {}).get("train", {}).get("select") == "last" else "best epoch",
+             m.get("best_epoch", m.get("best_val", {}).get("epoch"))),
             ("validation accuracy", m.get("val_accuracy", m.get("best_val", {}).get("val_accuracy"))),
             ("size", f"{ckpt['size_mb']:.2f} MB"), ("parameters", ckpt.get("num_parameters")),
-            ("training time", f"{ckpt.get('train_seconds', 0) / 60:.1f} min on {ckpt.get('train_device', '?')}")]
+            ("training time", f"{ckpt.get('train_seconds', 0) / 60:.1f} min on {ckpt.get('train_device', '?')}"),
+            ("CAM pointing game (test boxes)", m.get("pointing_game")),
+            ("pointing game, centre baseline", m.get("pointing_game_centre_baseline"))]
     lines += ["| | |", "|---|---|"] + [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
                                        for k, v in rows if v is not None]
     base = ckpt.get("baselines") or art.get("baselines")

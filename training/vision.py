@@ -79,7 +79,8 @@ def _image_task(cfg: dict, images: np.ndarray, labels: np.ndarray, train_idx, te
     return TaskData(train, val, test, labels=names,
                     preprocessing={"kind": "image", "size": size, "mean": list(mean), "std": list(std),
                                    "grayscale": False},
-                    description=f"{description}; train {len(train)}, val {len(val)} (held out from train), "
+                    description=f"{description}; train {len(train)}, "
+                                f"{f'val {len(val)} (held out from train)' if len(val) else 'no validation split'}, "
                                 f"test {len(test)}; {size}x{size} px")
 
 
