@@ -59,6 +59,12 @@ def test_baselines():
     assert 0 <= b["uniform_random"]["accuracy"] <= 1
 
 
+def test_lr_finder_flags_a_sweep_whose_loss_never_falls():
+    from training.lr_finder import clear_descent
+    assert clear_descent([2.3, 2.2, 1.5, 0.9, 3.0])
+    assert not clear_descent([3.93, 3.92, 3.95, 3.90, 3.92, 4.1])  # a flat, noisy sweep
+
+
 def test_overfit_verdict():
     falling = [1.0, 0.5, 0.3, 0.2, 0.1]
     assert overfit_verdict(falling, [1.0, 0.6, 0.5, 0.6, 0.8])["overfits"]
@@ -132,6 +138,7 @@ def test_lr_finder_grid_search_baselines(cfg_path, tmp_path):
     result = json.loads((tmp_path / "synthetic" / "cnn_lr_finder.json").read_text())
     assert result["window"][0] <= result["suggested_lr"] <= result["window"][1]
     assert len(result["lrs"]) >= 10 and "suggested lr" in out
+    assert result["clear_descent"]  # the synthetic task learns within the sweep
     out = run("training.grid_search", "--config", cfg_path)
     table = (tmp_path / "synthetic" / "cnn_grid.csv").read_text().splitlines()
     assert len(table) == 1 + 4 and "best:" in out  # 2 lr x 2 fc_units

@@ -49,6 +49,16 @@ def sweep(cfg, data, device, start: float, end: float, steps: int, beta: float =
     return lrs, losses
 
 
+MIN_DROP = 0.05  # a sweep whose loss never falls 5% below its start has no steepest descent to speak of
+
+
+def clear_descent(losses) -> bool:
+    """Did the loss fall at all during the sweep (a model too slow to learn in so few steps
+    gives a flat, noisy curve whose 'steepest descent' is noise)?"""
+    losses = np.asarray(losses, dtype=float)
+    return bool(len(losses) and (losses[0] - np.nanmin(losses)) >= MIN_DROP * abs(losses[0]))
+
+
 def suggest(lrs, losses) -> tuple[float, tuple[float, float]]:
     """lr at the steepest descent of the smoothed loss (in log-lr), and the window around it
     where the loss still falls at least half as fast."""
@@ -69,6 +79,7 @@ def main(argv=None) -> int:
     lrs, losses = sweep(cfg, data, device_for(args), float(f.get("start", 1e-5)), float(f.get("end", 10)),
                         int(f.get("steps", 100)))
     lr, window = suggest(lrs, losses)
+    descent = clear_descent(losses)
     from torch.utils.tensorboard import SummaryWriter
 
     from . import plots
@@ -81,9 +92,12 @@ def main(argv=None) -> int:
     art = artifacts_dir(cfg)
     for folder in (out, art):
         fig.savefig(folder / f"{cfg['name']}_lr_finder.png", dpi=90)
-    result = {"lrs": lrs, "losses": losses, "suggested_lr": lr, "window": list(window)}
+    result = {"lrs": lrs, "losses": losses, "suggested_lr": lr, "window": list(window), "clear_descent": descent}
     (art / f"{cfg['name']}_lr_finder.json").write_text(json.dumps(result))
     print(f"suggested lr {lr:.3g}, window {window[0]:.3g} .. {window[1]:.3g}; plot {art / (cfg['name'] + '_lr_finder.png')}")
+    if not descent:
+        print(f"warning: the loss never fell by {MIN_DROP:.0%} during the sweep, so this suggestion means little; "
+              "sweep more steps (lr_finder.steps) or a wider range", file=sys.stderr)
     return 0
 
 
