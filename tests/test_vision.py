@@ -305,3 +305,20 @@ def test_download_without_a_repo_or_from_a_missing_one_is_one_line(tmp_path, cac
     with pytest.raises(FileNotFoundError, match="could not download CUB_200_2011.tgz from someone/none"):
         load_task_data(vision_cfg(tmp_path, "cub", "effnet", {}, hf_repo="someone/none"), tmp_path, download=True)
     assert not hub.created  # nothing was written to the Hub
+
+
+@pytest.mark.parametrize("model_id", ["cub:effnet-lite0", "tiny-imagenet:effnet-lite0"])
+def test_image_explainer_serves_the_shipped_vision_models_with_their_card(model_id, cat_path):
+    """The shipped transfer checkpoints: offered in the Image explainer, a CAM on the photo's
+    grid, and the card's figures (test accuracy; for CUB the pointing game) beside the model."""
+    from demos.image_explainer import PREDICTED, describe_model, explain, model_choices, target_choices
+    assert model_id in model_choices()
+    probs, overlay_img, heat, info, path = explain(str(cat_path), model_id, "GradCAM", PREDICTED)
+    assert len(probs) == 5 and abs(sum(probs.values()) - 1) < 1 and "GradCAM" in info
+    assert overlay_img.size == Image.open(cat_path).size
+    card = describe_model(model_id)
+    ckpt = torch.load(ROOT / "checkpoints" / model_id.replace(":", "/").__add__(".pt"), weights_only=True)
+    assert f"{ckpt['metrics']['test_accuracy'] * 100:.1f}%" in card
+    if model_id.startswith("cub"):
+        assert "pointing game" in card and ckpt["metrics"]["pointing_game"] >= 0.8
+    assert len(target_choices(model_id)) == 1 + len(ckpt["labels"])
