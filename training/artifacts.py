@@ -75,11 +75,11 @@ def metrics_markdown(art: dict) -> str:
 def study_markdown(study: dict | None) -> str:
     if not study:
         return "No loss study yet: `python -m training.loss_study --config training/configs/mnist.yaml`"
-    lines = ["| run | final train loss | final test loss | verdict |", "|---|---|---|---|"]
+    lines = ["| run | data | final train loss | final test loss | verdict |", "|---|---|---|---|---|"]
     for name, r in study["runs"].items():
         verdict = "**overfits**" if r["overfits"] else "no overfitting"
         note = f" ({r['note']})" if r.get("note") else ""
-        lines.append(f"| {name}{note} | {r['final_train_loss']:.4f} | {r['final_test_loss']:.4f} | "
+        lines.append(f"| {name}{note} | {r.get('data', '')} | {r['final_train_loss']:.4f} | {r['final_test_loss']:.4f} | "
                      f"{verdict}: {r['explanation']} |")
     over = study.get("overfitting_runs") or []
     lines += ["", f"Runs that overfit (test loss rising while the train loss keeps falling): "

@@ -32,13 +32,14 @@ def overfit_verdict(train: list[float], test: list[float], tol: float = TOLERANC
 
 def main(argv=None) -> int:
     args, cfg, runs = study_cli(__doc__, "study", argv)
-    histories, notes = {}, {}
+    histories, notes, data = {}, {}, {}
     for run in runs:
         path = ROOT / run["output"]
         if not (args.reuse and path.is_file()):  # --reuse: take what a run saved, even a partial one
             run_training(args, run.get("set", {}), run["output"])
         ckpt = torch.load(path, weights_only=True)
         histories[run["name"]] = ckpt["history"]
+        data[run["name"]] = ckpt.get("data_description", "")  # each run's own split, as trained
         if not ckpt["metrics"].get("complete"):
             notes[run["name"]] = f"partial: {len(ckpt['history'])} of {cfg['train']['epochs']} epochs"
     result = {"runs": {}, "tolerance": TOLERANCE}
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
         train = [h["train_eval_loss"] for h in hist]
         test = [h["test_loss"] for h in hist]
         verdict = overfit_verdict(train, test)
-        result["runs"][name] = {"history": hist, **verdict, "note": notes.get(name, ""),
+        result["runs"][name] = {"history": hist, **verdict, "note": notes.get(name, ""), "data": data[name],
                                 "final_train_loss": train[-1], "final_test_loss": test[-1]}
         print(f"{name:24s} train {train[-1]:.4f}  test {test[-1]:.4f}  -> "
               f"{'OVERFITS' if verdict['overfits'] else 'no overfitting'}: {verdict['explanation']} {notes.get(name, '')}")
