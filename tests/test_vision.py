@@ -322,3 +322,12 @@ def test_image_explainer_serves_the_shipped_vision_models_with_their_card(model_
     if model_id.startswith("cub"):
         assert "pointing game" in card and ckpt["metrics"]["pointing_game"] >= 0.8
     assert len(target_choices(model_id)) == 1 + len(ckpt["labels"])
+
+
+def test_frozen_backbone_on_an_architecture_without_one_is_one_line(tmp_path, cache):
+    cfg = vision_cfg(tmp_path, "synthetic-shapes", "resnet-dropout", {"num_classes": 4}, image_size=32, size=32)
+    cfg["train"]["frozen_backbone"] = True
+    out = subprocess.run([sys.executable, "-m", "training.train", "--config", str(write_cfg(tmp_path, cfg))],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, env={**os.environ, **cache})
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert "frozen_backbone needs a pretrained backbone" in out.stderr

@@ -144,6 +144,10 @@ def load_for_cli(args, with_data: bool = True, features: bool = True):
         raise SystemExit(2) from None
     from . import frozen
     if data is not None and features and frozen.enabled(cfg):
-        backbone = build_model(cfg["arch"], **model_kwargs(cfg, data))
-        data = frozen.feature_data(cfg, data, backbone, device_for(args))
+        try:
+            backbone = build_model(cfg["arch"], **model_kwargs(cfg, data))
+            data = frozen.feature_data(cfg, data, backbone, device_for(args))
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     return cfg, data

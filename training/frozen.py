@@ -76,6 +76,10 @@ def _fingerprint(ds) -> bytes:
 def feature_data(cfg: dict, data: TaskData, backbone: nn.Module, device) -> TaskData:
     """The same task with each split replaced by its cached backbone features; with
     `train.frozen_flip` the training split also holds the features of its mirror images."""
+    if not hasattr(backbone, "extract_features"):
+        from .config import ConfigError
+        raise ConfigError(f"train.frozen_backbone needs a pretrained backbone with extract_features (arch effnet), "
+                          f"not {cfg['arch']!r}")
     key_cfg = {"arch": cfg["arch"], "model": {k: v for k, v in cfg.get("model", {}).items() if k != "dropout"}}
     flip = bool(cfg["train"].get("frozen_flip"))
     sets = {}
