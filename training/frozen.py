@@ -73,6 +73,16 @@ def _fingerprint(ds) -> bytes:
     return h.digest()
 
 
+def split_features(cfg: dict, ds, split: str, backbone: nn.Module, device, mirrored: bool = False) -> np.ndarray:
+    """One split's pooled features (of the mirror images with `mirrored`), computed once and
+    cached; the key is the config's model part (dropout aside) and the split's content."""
+    key_cfg = {"arch": cfg["arch"], "model": {k: v for k, v in cfg.get("model", {}).items() if k != "dropout"}}
+    key = json.dumps(key_cfg, sort_keys=True).encode() + _fingerprint(ds) + (b"|flip" if mirrored else b"")
+    name = f"features-{cfg['task']}-{split}{'-flip' if mirrored else ''}"
+    return np.asarray(cached_array(name, key, lambda: features_of(
+        backbone, ds, device, desc=f"{split} features{' (mirrored)' if mirrored else ''}", flip=mirrored)))
+
+
 def feature_data(cfg: dict, data: TaskData, backbone: nn.Module, device) -> TaskData:
     """The same task with each split replaced by its cached backbone features; with
     `train.frozen_flip` the training split also holds the features of its mirror images."""
@@ -80,7 +90,6 @@ def feature_data(cfg: dict, data: TaskData, backbone: nn.Module, device) -> Task
         from .config import ConfigError
         raise ConfigError(f"train.frozen_backbone needs a pretrained backbone with extract_features (arch effnet), "
                           f"not {cfg['arch']!r}")
-    key_cfg = {"arch": cfg["arch"], "model": {k: v for k, v in cfg.get("model", {}).items() if k != "dropout"}}
     flip = bool(cfg["train"].get("frozen_flip"))
     sets = {}
     for split in ("train", "val", "test"):
@@ -89,12 +98,7 @@ def feature_data(cfg: dict, data: TaskData, backbone: nn.Module, device) -> Task
             sets[split] = TensorDataset(torch.zeros(0, 1), torch.zeros(0, dtype=torch.int64))
             continue
         views = [False, True] if (flip and split == "train") else [False]
-        feats = []
-        for mirrored in views:
-            key = json.dumps(key_cfg, sort_keys=True).encode() + _fingerprint(ds) + (b"|flip" if mirrored else b"")
-            name = f"features-{cfg['task']}-{split}{'-flip' if mirrored else ''}"
-            feats.append(np.asarray(cached_array(name, key, lambda: features_of(
-                backbone, ds, device, desc=f"{split} features{' (mirrored)' if mirrored else ''}", flip=mirrored))))
+        feats = [split_features(cfg, ds, split, backbone, device, mirrored) for mirrored in views]
         z = torch.from_numpy(np.stack(feats, 1) if len(feats) > 1 else feats[0]).float()
         sets[split] = TensorDataset(z, ds.tensors[1])
     return TaskData(sets["train"], sets["val"], sets["test"], labels=data.labels, preprocessing=data.preprocessing,
