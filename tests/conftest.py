@@ -18,6 +18,14 @@ os.environ.setdefault("DEMO_DEVICE", "cpu")
 os.environ.pop("XAI_LAB_HUB_REPO", None)  # hermetic: a user's Hub setting must not make tests download
 
 
+def run_module(module: str, *args, env: dict | None = None, timeout: float = 600) -> str:
+    """`python -m module args...` in the project root; asserts it succeeds; stdout + stderr."""
+    out = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=timeout, env={**os.environ, **(env or {})})
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out.stdout + out.stderr
+
+
 @pytest.fixture(scope="session")
 def cat_path(tmp_path_factory) -> Path:
     from skimage import data

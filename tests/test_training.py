@@ -12,7 +12,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import ROOT
+from conftest import ROOT, run_module
 from training.baselines import baselines
 from training.config import ConfigError, load_config
 from training.loss_study import overfit_verdict
@@ -33,10 +33,7 @@ def cfg_path(tmp_path):
 
 
 def run(module, *args, env=None, timeout=300):
-    out = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                         timeout=timeout, env={**os.environ, **(env or {})})
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout
+    return run_module(module, *args, env=env, timeout=timeout)
 
 
 def test_metrics_on_a_hand_checked_confusion_matrix():

@@ -12,6 +12,7 @@ import yaml
 from PIL import Image
 
 from conftest import ROOT
+from conftest import run_module as run
 from test_hub import hub  # noqa: F401  (the fake Hub fixture)
 from training.config import load_config
 
@@ -92,13 +93,6 @@ def write_cfg(tmp_path, cfg: dict, name: str = "cfg.yaml"):
     path = tmp_path / name
     path.write_text(yaml.safe_dump(cfg))
     return path
-
-
-def run(module, *args, env=None, timeout=600):
-    out = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT, capture_output=True, text=True,
-                         timeout=timeout, env={**os.environ, **(env or {})})
-    assert out.returncode == 0, out.stderr[-3000:]
-    return out.stdout + out.stderr
 
 
 @pytest.fixture()
