@@ -10,7 +10,7 @@ import numpy as np
 
 from models import load_predictor
 from models.device import on_gpu
-from models.fusion import FusionHead, product_of_experts
+from models.fusion import FusionHead, audio_quality, image_quality, product_of_experts
 from models.registry import CHECKPOINT_DIR
 
 from .common import SafeImage, user_errors
@@ -29,10 +29,20 @@ def fusion_settings() -> dict:
         return {"method": "product", "temperatures": {"image": 1.0, "audio": 1.0}, "missing": True}
 
 
-def fuse(p_image: np.ndarray, p_audio: np.ndarray, settings: dict) -> np.ndarray:
+def input_quality(image, audio) -> list[np.ndarray]:
+    """The fusion head's quality measures of the inputs as the two models see them (the 28x28
+    white-on-black digit in [0, 1], the waveform at the sound model's rate)."""
+    seen = np.asarray(load_predictor("mnist").load(image).convert("L"), np.float64)[None] / 255.0
+    wave = load_predictor("spoken-digits").load(audio)
+    return [image_quality(seen)[0], audio_quality(wave[None])[0]]
+
+
+def fuse(p_image: np.ndarray, p_audio: np.ndarray, settings: dict, quality: list[np.ndarray] | None = None
+         ) -> np.ndarray:
     temps = [settings["temperatures"]["image"], settings["temperatures"]["audio"]]
     if settings.get("method") == "head" and "head" in settings:
-        return FusionHead.from_dict(settings["head"])([p_image, p_audio])
+        head = FusionHead.from_dict(settings["head"])
+        return head([p_image, p_audio], quality if head.quality_dims else None)
     return product_of_experts([p_image, p_audio], temps)
 
 
@@ -51,7 +61,7 @@ def recognise(sketch, upload, audio):
     p_audio = load_predictor("spoken-digits").predict_probs([audio])[0] if audio is not None else None
     settings = fusion_settings()
     if p_image is not None and p_audio is not None:
-        fused = fuse(p_image, p_audio, settings)
+        fused = fuse(p_image, p_audio, settings, input_quality(image, audio))
         how = "learned fusion head" if settings.get("method") == "head" else "product of the calibrated experts"
         top_i, top_a = LABELS[int(p_image.argmax())], LABELS[int(p_audio.argmax())]
         note = f"Fused by the {how}." + (f" The two disagree ({top_i} drawn, {top_a} said): the more confident "

@@ -3,12 +3,41 @@
 Each model's probabilities are first calibrated by a temperature fitted on held-out data
 (softmax(log p / T): T > 1 softens an over-confident model). Then either a product of
 experts, p ∝ Π p_i^(1/T_i), which lets the confident modality win when the other is
-unsure, or a small learned head that weighs each modality by how sure it is on the input.
+unsure, or a small learned head that weighs each modality by how sure it is on the input
+and by how clean the input looks (a quality measure computed from the input itself: a model
+fed noise is often confidently wrong, so its own confidence cannot tell the head to ignore it).
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+QUALITY_SNR_CAP_DB = 60.0
+
+
+def image_quality(x01: np.ndarray) -> np.ndarray:
+    """(N, H, W) or (N, 1, H, W) digits in [0, 1], white on black -> (N, 2): the share of
+    mid-grey pixels and the mean jump between neighbouring pixels. A clean digit is mostly
+    black with a few strokes; noise raises both."""
+    x = np.asarray(x01, np.float64).reshape(len(x01), *np.shape(x01)[-2:])
+    mid = ((x > 0.2) & (x < 0.8)).mean((1, 2))
+    jumps = np.abs(np.diff(x, axis=1)).mean((1, 2)) + np.abs(np.diff(x, axis=2)).mean((1, 2))
+    return np.stack([mid, jumps], 1)
+
+
+def audio_quality(waves: np.ndarray, frame: int = 400) -> np.ndarray:
+    """(N, samples) -> (N, 1): a signal-to-noise estimate, the loud frames' energy over the quiet
+    frames' (90th / 10th percentile, dB, capped at 60 and scaled to [0, 1]). A word has pauses;
+    a steady noise fills them."""
+    rows = []
+    for w in np.atleast_2d(np.asarray(waves, np.float64)):
+        n = max(len(w) // frame, 1)
+        energy = np.square(np.pad(w, (0, max(n * frame - len(w), 0)))[: n * frame]).reshape(n, -1).mean(1)
+        loud, quiet = np.percentile(energy, 90), np.percentile(energy, 10)
+        snr = 10 * np.log10((loud + 1e-10) / (quiet + 1e-10))
+        rows.append([min(max(snr, 0.0), QUALITY_SNR_CAP_DB) / QUALITY_SNR_CAP_DB])
+    return np.asarray(rows)
+
 
 TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(20.0), 121))
 EPS = 1e-12
@@ -40,24 +69,35 @@ def product_of_experts(probs: list[np.ndarray], temperatures: list[float]) -> np
 
 
 class FusionHead:
-    """A learned, confidence-gated product: log p ∝ Σ_i w_i · log p_i + b, where each weight
-    w_i = softplus(a_i + c_i · [H_i, p_i]) depends on that modality's entropy H_i and output
-    p_i on this input. K + 2 parameters per modality and a bias per class: it learns how far
-    to trust each model, to trust it less when it hesitates (a noisy recording), and which
-    confident answers are typical of garbage input (noise pushed into one class)."""
+    """A learned, confidence- and quality-gated product: log p ∝ Σ_i w_i · log p_i + b, where each
+    weight w_i = softplus(a_i + c_i · [H_i, p_i, q_i]) depends on that modality's entropy H_i and
+    output p_i on this input, and on the input's quality measures q_i (optional: image_quality,
+    audio_quality). It learns how far to trust each model, to trust it less when it hesitates
+    or its input looks degraded, and which confident answers are typical of garbage input."""
 
     def __init__(self, a: np.ndarray, c: np.ndarray, bias: np.ndarray, temperatures: list[float]):
         self.a, self.c, self.bias = np.asarray(a, np.float64), np.asarray(c, np.float64), np.asarray(bias, np.float64)
         self.temperatures = list(temperatures)
 
-    def _inputs(self, probs: list[np.ndarray]):
-        """Per modality: tempered log-probs (N, K) and gate features [entropy, probs] (N, K + 1)."""
+    @property
+    def quality_dims(self) -> int:
+        """How many quality measures the gates take (each modality's zero-padded to this; 0: none)."""
+        return self.c.shape[1] - len(self.bias) - 1 if self.c.ndim == 2 else 0
+
+    def _inputs(self, probs: list[np.ndarray], quality: list[np.ndarray] | None = None):
+        """Per modality: tempered log-probs (N, K) and gate features [entropy, probs, quality]."""
         logps = [tempered_log_probs(np.atleast_2d(p), t) for p, t in zip(probs, self.temperatures)]
         gates = [np.concatenate([-(np.exp(lp) * lp).sum(-1, keepdims=True), np.exp(lp)], -1) for lp in logps]
+        if quality is not None:
+            qs = [np.asarray(q, np.float64).reshape(len(g), -1) for g, q in zip(gates, quality)]
+            width = max(q.shape[1] for q in qs)
+            gates = [np.concatenate([g, np.pad(q, ((0, 0), (0, width - q.shape[1])))], -1) for g, q in zip(gates, qs)]
         return logps, gates
 
-    def __call__(self, probs: list[np.ndarray]) -> np.ndarray:
-        logps, gates = self._inputs(probs)
+    def __call__(self, probs: list[np.ndarray], quality: list[np.ndarray] | None = None) -> np.ndarray:
+        if self.quality_dims and quality is None:
+            raise ValueError("this fusion head gates on input quality: pass each modality's quality measures")
+        logps, gates = self._inputs(probs, quality)
         z = sum(np.logaddexp(0, a + g @ c)[:, None] * lp for a, c, g, lp in zip(self.a, self.c, gates, logps))
         z = z + self.bias
         z -= z.max(axis=-1, keepdims=True)
@@ -65,22 +105,22 @@ class FusionHead:
         out /= out.sum(axis=-1, keepdims=True)
         return out[0] if np.ndim(probs[0]) == 1 else out
 
-    def weights(self, probs: list[np.ndarray]) -> np.ndarray:
+    def weights(self, probs: list[np.ndarray], quality: list[np.ndarray] | None = None) -> np.ndarray:
         """(N, M): each modality's weight on each input."""
-        _, gates = self._inputs(probs)
+        _, gates = self._inputs(probs, quality)
         return np.stack([np.logaddexp(0, a + g @ c) for a, c, g in zip(self.a, self.c, gates)], -1)
 
     @classmethod
     def fit(cls, probs: list[np.ndarray], labels: np.ndarray, temperatures: list[float], steps: int = 300,
-            weight_decay: float = 1e-3) -> "FusionHead":
+            weight_decay: float = 1e-3, quality: list[np.ndarray] | None = None) -> "FusionHead":
         """Cross-entropy fit (LBFGS); starts from the plain product (weights softplus(0.55) = 1)."""
-        logps, gates = cls(np.zeros(1), np.zeros(1), np.zeros(1), temperatures)._inputs(probs)
+        logps, gates = cls(np.zeros(1), np.zeros(1), np.zeros(1), temperatures)._inputs(probs, quality)
         lp = [torch.from_numpy(x).double() for x in logps]
         gs = [torch.from_numpy(g).double() for g in gates]
         y = torch.from_numpy(np.asarray(labels)).long()
         m, k = len(probs), probs[0].shape[-1]
         a = torch.full((m,), 0.5413, dtype=torch.float64, requires_grad=True)
-        c = torch.zeros(m, k + 1, dtype=torch.float64, requires_grad=True)
+        c = torch.zeros(m, gates[0].shape[1], dtype=torch.float64, requires_grad=True)
         bias = torch.zeros(k, dtype=torch.float64, requires_grad=True)
         opt = torch.optim.LBFGS([a, c, bias], max_iter=steps, line_search_fn="strong_wolfe")
 

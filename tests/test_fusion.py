@@ -2,7 +2,8 @@
 import numpy as np
 import torch
 
-from models.fusion import FusionHead, fit_temperature, nll, product_of_experts, tempered_log_probs
+from models.fusion import (FusionHead, audio_quality, fit_temperature, image_quality, nll, product_of_experts,
+                           tempered_log_probs)
 from training.fusion_study import AUDIO_SNR, check_bar, degrade_audio, degrade_images
 
 K = 10
@@ -81,3 +82,52 @@ def test_bar_check():
                                "fused_strictly_better_when_both_degraded": True}
     bad = {"method": "product", "sweeps": {"image": rows(0.85), "audio": rows(0.9), "both": rows(0.9)}}
     assert not any(check_bar(bad).values())
+
+
+def test_quality_measures_rank_degraded_inputs_below_clean_ones():
+    rng = np.random.default_rng(4)
+    digit = torch.zeros(6, 1, 28, 28)
+    digit[:, :, 6:22, 12:16] = 1.0  # a stroke: mostly black, a few white pixels
+    q = [image_quality(degrade_images(digit, level, rng).numpy()) for level in (0, 2, 5)]
+    assert q[0].shape == (6, 2)
+    grey, jumps = [x[:, 0].mean() for x in q], [x[:, 1].mean() for x in q]
+    assert jumps[0] < jumps[1] < jumps[2] and grey[0] < min(grey[1:])  # strong noise saturates to 0/1: less grey
+    t = np.arange(8000) / 8000
+    word = (np.sin(2 * np.pi * 300 * t) * ((t > 0.3) & (t < 0.6))).astype(np.float32)[None]  # a sound, then silence
+    snr = [float(audio_quality(degrade_audio(torch.from_numpy(word), level, rng).numpy())[0, 0]) for level in (0, 2, 4)]
+    assert snr[0] == 1.0 and snr[0] > snr[1] > snr[2] >= 0.0
+
+
+def test_quality_gate_lets_the_head_drop_an_expert_only_when_its_input_is_degraded():
+    """Expert b is good on clean inputs and confidently wrong on degraded ones, and its own
+    confidence does not tell them apart: only the quality measure does."""
+    rng = np.random.default_rng(5)
+    n = 6000
+    labels = rng.integers(0, K, n)
+    degraded = rng.random(n) < 0.5
+    a = softmax(expert(labels, 1.2, rng))
+    zb = expert(labels, 4.0, rng)
+    zb[degraded] = expert(rng.integers(0, K, degraded.sum()), 4.0, rng)  # as sure, about a random class
+    b = softmax(zb)
+    quality = [np.zeros((n, 1)), degraded[:, None].astype(float) + rng.normal(0, 0.05, (n, 1))]
+    fit, test = slice(0, 4500), slice(4500, None)
+    plain = FusionHead.fit([a[fit], b[fit]], labels[fit], [1.0, 1.0])
+    gated = FusionHead.fit([a[fit], b[fit]], labels[fit], [1.0, 1.0], quality=[q[fit] for q in quality])
+    assert gated.quality_dims == 1 and plain.quality_dims == 0
+    acc = lambda p, m: (p.argmax(1) == labels[test])[m].mean()  # noqa: E731
+    qt = [q[test] for q in quality]
+    clean, bad = ~degraded[test], degraded[test]
+    fused = gated([a[test], b[test]], qt)
+    assert acc(fused, bad) > acc(plain([a[test], b[test]]), bad) + 0.1  # degraded: follows a
+    assert acc(fused, bad) >= acc(a[test], bad) - 0.03
+    assert acc(fused, clean) >= acc(b[test], clean) - 0.02  # clean: still trusts b
+    w = gated.weights([a[test], b[test]], qt)
+    assert w[bad, 1].mean() < 0.5 * w[clean, 1].mean()
+    again = FusionHead.from_dict(gated.to_dict())
+    np.testing.assert_allclose(again([a[:5], b[:5]], [q[:5] for q in quality]), gated([a[:5], b[:5]], [q[:5] for q in quality]))
+    try:
+        gated([a[:5], b[:5]])
+    except ValueError as exc:
+        assert "quality" in str(exc)
+    else:
+        raise AssertionError("a quality-gated head must refuse inputs without their quality")

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from models.checkpoint import load_checkpoint, model_from_checkpoint
-from models.fusion import FusionHead, fit_temperature, product_of_experts
+from models.fusion import FusionHead, audio_quality, fit_temperature, image_quality, product_of_experts
 
 from .common import ROOT
 from .config import data_dir, load_config
@@ -95,11 +95,16 @@ def paired_sets(per_clip: int, seed: int = 0):
     return out
 
 
-def accuracies(pimg, paud, labels, temps, head) -> dict:
+def qualities(x01: torch.Tensor, waves: torch.Tensor) -> list[np.ndarray]:
+    """The fusion head's input-quality measures of each modality (what the app computes too)."""
+    return [image_quality(x01.numpy()), audio_quality(waves.numpy())]
+
+
+def accuracies(pimg, paud, labels, temps, head, quality) -> dict:
     def acc(p):
         return float((p.argmax(1) == labels).mean())
     return {"image": acc(pimg), "audio": acc(paud), "product": acc(product_of_experts([pimg, paud], temps)),
-            "head": acc(head([pimg, paud]))}
+            "head": acc(head([pimg, paud], quality))}
 
 
 def run(per_clip: int = 4, seed: int = 0, log=print, **models) -> dict:
@@ -117,12 +122,13 @@ def run(per_clip: int = 4, seed: int = 0, log=print, **models) -> dict:
         wa[lv_aud == level] = degrade_audio(cw[lv_aud == level], level, rng)
     pimg = probs_of(image_model, norm(torch.cat([cx, xi])))
     paud = probs_of(audio_model, torch.cat([cw, wa]))
+    qimg, qaud = qualities(torch.cat([cx, xi]), torch.cat([cw, wa]))
     cy2 = np.concatenate([cy, cy])
     temps = [fit_temperature(pimg, cy2), fit_temperature(paud, cy2)]
     order = rng.permutation(len(cy2))
     fit_i, hold_i = order[: len(cy2) * 3 // 4], order[len(cy2) * 3 // 4:]
-    head = FusionHead.fit([pimg[fit_i], paud[fit_i]], cy2[fit_i], temps)
-    holdout = accuracies(pimg[hold_i], paud[hold_i], cy2[hold_i], temps, head)
+    head = FusionHead.fit([pimg[fit_i], paud[fit_i]], cy2[fit_i], temps, quality=[qimg[fit_i], qaud[fit_i]])
+    holdout = accuracies(pimg[hold_i], paud[hold_i], cy2[hold_i], temps, head, [qimg[hold_i], qaud[hold_i]])
     method = "head" if holdout["head"] > holdout["product"] else "product"
     log(f"temperatures image {temps[0]:.2f}, audio {temps[1]:.2f}; calibration hold-out: {holdout} -> {method}")
     sx, sw, sy = sets["study"]
@@ -137,7 +143,7 @@ def run(per_clip: int = 4, seed: int = 0, log=print, **models) -> dict:
             xi = degrade_images(sx, level, r) if sweep in ("image", "both") else sx
             wa = degrade_audio(sw, level, r) if sweep in ("audio", "both") else sw
             rows.append({"level": level, **accuracies(probs_of(image_model, norm(xi)), probs_of(audio_model, wa),
-                                                      sy, temps, head)})
+                                                      sy, temps, head, qualities(xi, wa))})
             log(f"{sweep:5s} level {level}: " + ", ".join(f"{k} {v:.4f}" for k, v in rows[-1].items() if k != "level"))
         result["sweeps"][sweep] = rows
     result["bar"] = check_bar(result)
