@@ -2,9 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Debian packages: chromium for the browser tests, espeak-ng for the spoken-digit check
-# (installed only when missing and we are root)
-APT_PACKAGES := chromium espeak-ng
+# Debian packages: chromium for the browser tests, espeak-ng for the spoken-digit check,
+# fluidsynth + the small TimGM6mb soundfont for the instrument tests (installed only when
+# missing and we are root). Rendering the instruments training set also needs
+# fluid-soundfont-gm and musescore-general-soundfont (see README).
+APT_PACKAGES := chromium espeak-ng fluidsynth timgm6mb-soundfont
 
 .PHONY: demo test bench venv sysdeps clean
 
@@ -17,9 +19,10 @@ $(VENV)/.installed: requirements.txt
 	touch $@
 
 sysdeps:
-	@if ! command -v chromium >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1; then \
+	@if ! command -v chromium >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1 || \
+	    ! command -v fluidsynth >/dev/null 2>&1 || [ ! -f /usr/share/sounds/sf2/TimGM6mb.sf2 ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
-	  else echo "note: chromium or espeak-ng missing and not root; their tests will be skipped (sudo apt-get install $(APT_PACKAGES))"; fi; \
+	  else echo "note: chromium, espeak-ng or fluidsynth missing and not root; their tests will be skipped (sudo apt-get install $(APT_PACKAGES))"; fi; \
 	fi
 
 demo: venv

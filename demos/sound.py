@@ -266,8 +266,40 @@ EXAMPLES = {  # file stem -> (seconds, maker, label shown)
 }
 
 
+# instrument phrases played by FluidSynth with TimGM6mb, the soundfont the instrument models
+# never trained on (made only where fluidsynth and timgm6mb-soundfont are installed)
+INSTRUMENT_EXAMPLES = {"instrument-violin": (["violin"], "violin phrase (FluidSynth)"),
+                       "instrument-guitar": (["guitar"], "guitar phrase (FluidSynth)"),
+                       "instruments-16s": (["cello", "guitar", "piano", "violin"],
+                                           "16 s: cello, guitar, piano, violin (timeline)")}
+
+
+def instrument_examples() -> tuple[list[str], list[str]]:
+    import subprocess
+
+    import soundfile as sf
+    from training.instruments import RENDER_RATE, find_soundfont, render_phrases
+    paths, labels = [], []
+    for i, (stem, (instruments, label)) in enumerate(INSTRUMENT_EXAMPLES.items()):
+        path = EXAMPLES_DIR / f"sound-{stem}.wav"
+        if not path.exists():
+            try:
+                clips = render_phrases(find_soundfont("TimGM6mb"), instruments, 4.0, seed=100 + i, gap=0.2)
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:  # no fluidsynth / soundfont: no such examples
+                print(f"instrument examples skipped: {exc}")
+                return [], []
+            y = np.concatenate(list(clips))
+            tmp = path.with_name(path.name + ".tmp.wav")
+            sf.write(tmp, (0.9 * y / max(float(np.abs(y).max()), 1e-9)).astype(np.float32), RENDER_RATE, subtype="PCM_16")
+            tmp.replace(path)
+        paths.append(str(path))
+        labels.append(label)
+    return paths, labels
+
+
 def sound_examples() -> tuple[list[str], list[str]]:
-    """(paths, labels) of the example sounds, synthesised once at run time with numpy."""
+    """(paths, labels) of the example sounds, synthesised once at run time with numpy (and the
+    instrument phrases with FluidSynth where it is installed)."""
     import soundfile as sf
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     paths, labels = [], []
@@ -282,7 +314,8 @@ def sound_examples() -> tuple[list[str], list[str]]:
             tmp.replace(path)  # atomic: a concurrent start never reads half a file
         paths.append(str(path))
         labels.append(label)
-    return paths, labels
+    more = instrument_examples()
+    return paths + more[0], labels + more[1]
 
 
 # --- the tab
@@ -308,7 +341,7 @@ def build() -> None:
                                      "seconds. The window length (default) means no overlap; more is used as it.")
                 run = gr.Button("Analyze", variant="primary")
                 paths, labels = sound_examples()
-                gr.Examples(paths, inputs=audio, example_labels=labels, label="Examples (synthesised with numpy)")
+                gr.Examples(paths, inputs=audio, example_labels=labels, label="Examples (synthesised with numpy and FluidSynth)")
             with gr.Column(scale=2):
                 info = gr.Markdown()
                 with gr.Row():

@@ -179,6 +179,33 @@ def audio_cnn(spec: dict, num_classes: int, channels=(32, 64, 128), kernel: int 
     return AudioClassifier(spec, Cnn2d(num_classes, tuple(channels), kernel, dropout, pool), spec_augment)
 
 
+class FrameLstm(nn.Module):
+    """The course report's LSTM: the log-mel frames as a sequence (B, 1, mels, T) -> (B, T, mels),
+    a (bidirectional) LSTM over them, mean and max over time, dropout, linear."""
+
+    def __init__(self, n_mels: int, num_classes: int, hidden: int = 128, layers: int = 2,
+                 bidirectional: bool = True, dropout: float = 0.3):
+        super().__init__()
+        self.norm = nn.LayerNorm(n_mels)
+        self.lstm = nn.LSTM(n_mels, hidden, layers, batch_first=True, bidirectional=bidirectional,
+                            dropout=dropout if layers > 1 else 0.0)
+        width = hidden * (2 if bidirectional else 1)
+        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * width, num_classes))
+
+    def forward(self, x):
+        seq, _ = self.lstm(self.norm(x[:, 0].transpose(1, 2)))
+        return self.head(torch.cat([seq.mean(1), seq.amax(1)], -1))
+
+
+@register("audio-lstm")
+def audio_lstm(spec: dict, num_classes: int, hidden: int = 128, layers: int = 2, bidirectional: bool = True,
+               dropout: float = 0.3, spec_augment: dict | None = None) -> nn.Module:
+    """An LSTM over the log-mel frames. No convolution: its 'CAM' is taken at the log-mel input
+    (registry.CAM_LAYERS), a gradient-weighted spectrogram."""
+    return AudioClassifier(spec, FrameLstm(int(spec["n_mels"]), num_classes, hidden, layers, bidirectional, dropout),
+                           spec_augment)
+
+
 @register("audio-effnet")
 def audio_effnet(spec: dict, num_classes: int, variant: str = "lite0", pretrained: bool = False,
                  dropout: float | None = None, spec_augment: dict | None = None) -> nn.Module:

@@ -24,6 +24,7 @@ CAM_LAYERS = {
     "mnist-net": "relu2",  # 24x24 map after the second conv
     "audio-cnn": "body.blocks.2.2",  # ReLU of the last conv block (before its pooling)
     "audio-effnet": "body._bn1",
+    "audio-lstm": "augment",  # no feature map: the log-mel input itself (SpecAugment is the identity in eval)
     "resnet-dropout": "cam",  # Identity after the last residual block
     "grouped-cnn": "cam",  # Identity after the last (unpooled) grouped stage
 }
@@ -137,6 +138,18 @@ add_task(Task(
                      "CNN-2D (16-32-64, kernel 3, pooled to 2x4 so word order counts) on "
                      "40-band log-mels of the trimmed, peak-normalised word; tested on a speaker "
                      "it never heard"),),
+    default="cnn",
+))
+
+
+add_task(Task(
+    id="instruments", title="Instruments (cello, guitar, piano, violin)", modality="audio",
+    models=(_trained("cnn", "audio-cnn", "instruments",
+                     "CNN-2D (16-32-64, kernel 3) on 64-band log-mels of 4 s windows; trained on phrases "
+                     "rendered with two soundfonts and real recordings, tested on a held-out soundfont"),
+            _trained("lstm", "audio-lstm", "instruments-lstm",
+                     "the report's LSTM (2-layer bidirectional, 128 units) over the log-mel frames; same "
+                     "data and protocol as the CNN")),
     default="cnn",
 ))
 

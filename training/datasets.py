@@ -358,3 +358,4 @@ def synthetic_tones(root: Path, cfg: dict, download: bool = False) -> TaskData:
 
 from . import fsdd  # noqa: E402,F401  (registers the spoken-digit loader)
 from . import vision  # noqa: E402,F401  (registers the Tiny ImageNet, CUB and synthetic-shapes loaders)
+from . import instruments  # noqa: E402,F401  (registers the instruments loader: rendered phrases + recordings)

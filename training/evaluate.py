@@ -1,7 +1,9 @@
 """python -m training.evaluate --config training/configs/<task>.yaml --checkpoint PATH
 
 Test-split evaluation of a checkpoint: accuracy, macro-F1, per-class report, confusion
-matrix (PNG + CSV); the figures are written into the checkpoint and its model card.
+matrix (PNG + CSV); the figures are written into the checkpoint and its model card. Where
+the task has a validation split, its per-class report too (for the instruments: the
+held-out recording sources).
 """
 from __future__ import annotations
 
@@ -50,6 +52,12 @@ def main(argv=None) -> int:
                            per_class=report_rows(cm, data.labels), split=data.description)
     ckpt["confusion_matrix"] = torch.from_numpy(cm)
     ckpt["baselines"] = baselines(data.train.tensors[1].numpy(), data.test.tensors[1].numpy(), len(data.labels))
+    if data.val is not None and len(data.val):
+        val = evaluate(model, data.val, len(data.labels), device)
+        ckpt["metrics"].update(val_accuracy=val["accuracy"], val_macro_f1=val["macro_f1"],
+                               val_per_class=report_rows(val["confusion"], data.labels))
+        print(f"val accuracy {val['accuracy']:.4f}, macro-F1 {val['macro_f1']:.4f}; per class (recall): " + ", ".join(
+            f"{r['label']} {r['recall']:.3f} ({r['support']})" for r in ckpt["metrics"]["val_per_class"]))
     card = save_in_place(ckpt, path)
     print(f"test accuracy {res['accuracy']:.4f}, macro-F1 {res['macro_f1']:.4f}, loss {res['loss']:.4f}")
     worst = sorted(report_rows(cm, data.labels), key=lambda r: r["f1"])[:3]

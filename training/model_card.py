@@ -34,12 +34,14 @@ def render(ckpt: dict, name: str) -> str:
         lines += ["## History", "", "| epoch | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
         lines += [f"| {h['epoch']} | " + " | ".join(_fmt(h.get(k, '')) for k in keys) + " |" for h in hist]
         lines.append("")
-    report = m.get("per_class")
-    if report:
-        lines += ["## Per-class report (test)", "", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-        lines += [f"| {r['label']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |"
-                  for r in report]
-        lines.append("")
+    for key, split in (("per_class", "test"), ("val_per_class", "validation")):
+        report = m.get(key)
+        if report:
+            lines += [f"## Per-class report ({split})", "", "| class | precision | recall | F1 | support |",
+                      "|---|---|---|---|---|"]
+            lines += [f"| {r['label']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |"
+                      for r in report]
+            lines.append("")
     if cfg.get("notes"):
         lines += ["## Notes", "", str(cfg["notes"]), ""]
     return "\n".join(lines)

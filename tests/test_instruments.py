@@ -1,0 +1,163 @@
+"""Instruments: the phrase renderer (MIDI -> FluidSynth), the split by recording and by source,
+the loader, the LSTM, and the shipped model on a held-out soundfont through a phone-like chain."""
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from training import instruments as inst
+
+HAS_SYNTH = shutil.which("fluidsynth") is not None and any(
+    (d / "TimGM6mb.sf2").is_file() for d in inst.SOUNDFONT_DIRS)
+needs_synth = pytest.mark.skipif(not HAS_SYNTH, reason="apt-get install fluidsynth timgm6mb-soundfont")
+CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "instruments" / "cnn.pt"
+
+
+def test_midi_writer_orders_events_and_encodes_delta_times(tmp_path):
+    path = tmp_path / "x.mid"
+    events = inst._note(0.5, 1.0, 60, 100) + [(0.0, bytes([0xC0, 40]))]
+    inst.write_midi(path, events)
+    raw = path.read_bytes()
+    assert raw[:4] == b"MThd" and raw[14:18] == b"MTrk"
+    track = raw[22:]
+    assert int.from_bytes(raw[18:22], "big") == len(track)
+    # program change at 0, note on after 0.5 s = 480 ticks (VLQ 0x83 0x60), note off 480 ticks later
+    assert track[:3] == b"\x00\xc0\x28"
+    assert track[3:8] == b"\x83\x60\x90\x3c\x64" and track[8:13] == b"\x83\x60\x80\x3c\x00"
+    assert track.endswith(b"\xff\x2f\x00")
+    assert inst._vlq(0) == b"\x00" and inst._vlq(127) == b"\x7f" and inst._vlq(128) == b"\x81\x00"
+
+
+def test_phrases_stay_in_each_instruments_range():
+    rng = np.random.default_rng(0)
+    for name, spec in inst.INSTRUMENTS.items():
+        for _ in range(30):
+            events = inst.phrase(name, rng, 4.0)
+            pitches = [m[1] for _, m in events if m[0] & 0xF0 == 0x90]
+            programs = [m[1] for _, m in events if m[0] & 0xF0 == 0xC0]
+            assert pitches and min(pitches) >= spec["range"][0] and max(pitches) <= spec["range"][1] + 12
+            assert programs and set(programs) <= set(spec["programs"])
+            assert all(0 <= t <= 4.0 + 0.1 for t, _ in events)
+
+
+@needs_synth
+def test_renderer_plays_each_instrument_and_keeps_phrases_apart():
+    font = inst.find_soundfont("TimGM6mb")
+    clips = inst.render_phrases(font, inst.LABELS, 2.0, seed=1)
+    assert clips.shape == (4, 2 * inst.RENDER_RATE) and clips.dtype == np.float32
+    rms = np.sqrt((clips ** 2).mean(1))
+    assert (rms > 1e-3).all(), rms  # every phrase sounds
+    # the chain keeps the length, scales to a peak below 1 and changes the signal
+    rng = np.random.default_rng(0)
+    out = inst.room(clips[0], rng, inst.RENDER_RATE)
+    assert out.shape == clips[0].shape and 0.1 < np.abs(out).max() < 1.0
+
+
+def _recordings(tmp_path, spec) -> Path:
+    """class/source/recording.wav: several sources for piano, one for the others; one long one."""
+    rng = np.random.default_rng(0)
+    layout = {"piano": {"a": 3, "b": 2}, "violin": {"a": 2, "long": 1}, "cello": {"only": 5}, "guitar": {"a": 2}}
+    for label, sources in layout.items():
+        for source, n in sources.items():
+            for i in range(n):
+                seconds = 9.0 if source == "long" else rng.uniform(1.0, 3.0)
+                path = tmp_path / label / source / f"{i}.wav"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                t = np.arange(int(seconds * 8000)) / 8000
+                sf.write(path, 0.3 * np.sin(2 * np.pi * (200 + 50 * i) * t), 8000)
+    return tmp_path
+
+
+def test_split_is_by_recording_and_source(tmp_path):
+    from training.datasets import audio_spec
+    cfg = {"data": {"sample_rate": 8000, "clip_seconds": 2.0}, "audio": {"n_mels": 16, "n_fft": 256, "hop_length": 128}}
+    spec = audio_spec(cfg)
+    found = inst.find_recordings(_recordings(tmp_path, spec))
+    assert len(found) == 15 and {s for _, _, s in found} == {"a", "b", "long", "only"}
+    parts = inst.split_recordings(found, ["b", "long"], 0.2, seed=0)
+    assert not set(parts["train"]) & set(parts["val"]) and len(parts["train"]) + len(parts["val"]) == 15
+    val_sources = {(found[i][1], found[i][2]) for i in parts["val"]}
+    assert ("piano", "b") in val_sources and ("violin", "long") in val_sources
+    assert {found[i][2] for i in parts["train"]}.isdisjoint({"b", "long"})  # a held-out source never trains
+    assert sum(found[i][1] == "cello" for i in parts["val"]) == 1  # one source: 20% of its recordings
+    # windows: every window of a recording goes where its recording goes
+    x, y, groups = inst.windows_of(found, parts["val"], spec, hop_seconds=1.0)
+    assert len(x) == len(y) == len(groups) and x.shape[1] == spec.clip_samples
+    long_idx = [i for i in parts["val"] if found[i][2] == "long"][0]
+    assert (groups == long_idx).sum() == 8  # 9 s in 2 s windows, 1 s apart
+    _, _, train_groups = inst.windows_of(found, parts["train"], spec, hop_seconds=1.0)
+    assert set(groups).isdisjoint(set(train_groups))
+
+
+@needs_synth
+def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
+    from training.datasets import load_task_data
+    monkeypatch.setenv("XAI_LAB_CACHE", str(tmp_path / "cache"))
+    _recordings(tmp_path / "data" / "instruments", None)
+    cfg = {"task": "instruments", "train": {"seed": 0},
+           "data": {"dataset": "instruments", "sample_rate": 8000, "clip_seconds": 2.0, "hop_seconds": 1.0,
+                    "phrases": 2, "soundfonts": {"train": ["TimGM6mb"], "test": ["TimGM6mb"]}}}
+    with pytest.raises(ValueError, match="both train and test"):
+        load_task_data(cfg, tmp_path / "data")
+    monkeypatch.setattr(inst, "SOUNDFONT_DIRS", [tmp_path / "fonts", *inst.SOUNDFONT_DIRS])
+    (tmp_path / "fonts").mkdir()
+    (tmp_path / "fonts" / "Other.sf2").symlink_to(inst.find_soundfont("TimGM6mb"))
+    cfg["data"]["soundfonts"] = {"train": ["TimGM6mb"], "test": ["Other"]}
+    cfg["data"]["real"] = {"folder": "instruments", "val_sources": ["b"], "cap_per_class": 100}
+    data = load_task_data(cfg, tmp_path / "data")
+    x_te, y_te = data.test.tensors
+    assert data.labels == inst.LABELS and x_te.shape == (8, 16000) and sorted(y_te.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
+    x_tr, y_tr = data.train.tensors
+    assert len(y_tr) > 8 and set(y_tr.tolist()) == {0, 1, 2, 3}
+    assert len(data.val) > 0 and "held-out" in data.description
+    assert float(x_tr.abs().amax(1).min()) > 0.01  # every window sounds
+    assert (tmp_path / "cache").is_dir()
+
+
+def test_lstm_classifies_spectrogram_frames_and_is_trainable():
+    from models.architectures import build_model
+    spec = {"kind": "audio", "sample_rate": 8000, "clip_seconds": 1.0, "n_mels": 16, "n_fft": 256,
+            "hop_length": 128, "f_min": 0.0, "f_max": None, "top_db": 80.0}
+    model = build_model("audio-lstm", spec=spec, num_classes=4, hidden=16, layers=2)
+    x = torch.randn(3, 8000)
+    out = model(x)
+    assert out.shape == (3, 4)
+    out.sum().backward()
+    assert model.body.lstm.weight_ih_l0.grad.abs().sum() > 0
+
+
+def phone_chain(y: np.ndarray, rate: int, tmp_path: Path, rng) -> np.ndarray:
+    """Resampled to 16 kHz, MP3-compressed at a low bit rate, light noise (30 dB SNR)."""
+    from models.audio_frontend import load_audio, resample
+    y16 = resample(y, rate, 16000)
+    path = tmp_path / "phone.mp3"
+    sf.write(path, y16, 16000, format="MP3")
+    back = load_audio(path, 16000)
+    noise = rng.standard_normal(len(back)).astype(np.float32)
+    return back + noise * np.sqrt(np.mean(back ** 2) / 10 ** 3 / np.mean(noise ** 2))
+
+
+@needs_synth
+@pytest.mark.skipif(not CHECKPOINT.is_file(), reason="instruments checkpoint not trained")
+def test_held_out_soundfont_phrases_keep_their_label_through_a_phone_chain(tmp_path):
+    from models import load_predictor
+    from models.audio_frontend import resample
+    predictor = load_predictor("instruments:cnn", device="cpu")
+    font = inst.find_soundfont("TimGM6mb")  # the soundfont held out from training
+    labels = [label for label in inst.LABELS for _ in range(3)]
+    clips = inst.render_phrases(font, labels, 4.0, seed=12345)
+    rng = np.random.default_rng(0)
+    right = kept = 0
+    for clip, label in zip(clips, labels):
+        y = resample(clip / np.abs(clip).max() * 0.5, inst.RENDER_RATE, 22050)  # a 22.05 kHz "recording"
+        top = max(predictor.predict((22050, y)).items(), key=lambda kv: kv[1])[0]
+        phone = phone_chain(y, 22050, tmp_path, rng)
+        top_phone = max(predictor.predict((16000, phone)).items(), key=lambda kv: kv[1])[0]
+        right += top == label
+        kept += top == label and top_phone == label
+    print(f"\nheld-out soundfont: {right}/{len(labels)} right; through the phone chain {kept}/{right} kept")
+    assert right >= 10
+    assert kept == right

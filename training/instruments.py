@@ -1,0 +1,384 @@
+"""Instrument recognition data (cello, guitar, piano, violin).
+
+Two sources, as the issue asks:
+1. Rendered phrases (how NSynth was made): scales, arpeggios, melodies, single notes; chords
+   for piano and guitar (strummed on the guitar); legato lines with vibrato and swells for
+   violin and cello, in each instrument's range, at random tempi and velocities. Written as
+   MIDI, played by FluidSynth through General MIDI soundfonts, then given a room (reverb), an
+   EQ, noise and gain. A soundfont is held out for the test split.
+2. Recordings: `<class>/<source>/<recording>` (or `<class>/<recording>`) of any length, cut
+   into windows (data.hop_seconds apart). Split by recording, never by window, and by source
+   where a class has several: data.real.val_sources are never trained on.
+
+    python -m training.instruments render [--phrases N]   # makes the rendered set (not committed)
+    python -m training.instruments report --checkpoint checkpoints/instruments/cnn.pt
+
+Both run again on demand: the loader renders what is missing.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import TensorDataset
+
+from .datasets import TaskData, audio_spec, cache_dir, cached_array, dataset
+
+LABELS = ["cello", "guitar", "piano", "violin"]
+AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".oga"}
+SOUNDFONT_DIRS = [Path("/usr/share/sounds/sf2"), Path("/usr/share/sounds/sf3"), Path("/usr/share/soundfonts")]
+# the Debian packages: fluid-soundfont-gm, musescore-general-soundfont, timgm6mb-soundfont
+DEFAULT_SOUNDFONTS = {"train": ["FluidR3_GM", "MuseScore_General"], "test": ["TimGM6mb"]}
+RENDER_RATE = 16000
+TICKS_PER_SECOND = 960  # 480 ticks per quarter at the default 120 bpm
+
+# General MIDI programs and playable ranges (MIDI note numbers), as played in practice
+INSTRUMENTS = {
+    "piano": {"programs": [0, 1], "range": (33, 96), "chords": True},
+    "guitar": {"programs": [24, 25], "range": (40, 81), "chords": True, "strum": True},
+    "violin": {"programs": [40], "range": (55, 93), "vibrato": True},
+    "cello": {"programs": [42], "range": (36, 72), "vibrato": True},
+}
+MAJOR, MINOR = [0, 2, 4, 5, 7, 9, 11], [0, 2, 3, 5, 7, 8, 10]
+
+
+# --- MIDI: a minimal format-0 writer (note on/off, program, pitch bend, controllers)
+
+def _vlq(n: int) -> bytes:
+    out = [n & 0x7F]
+    n >>= 7
+    while n:
+        out.append(0x80 | (n & 0x7F))
+        n >>= 7
+    return bytes(reversed(out))
+
+
+def write_midi(path: Path, events: list[tuple[float, bytes]]) -> None:
+    """events: (time in seconds, raw channel message); written in time order at 120 bpm."""
+    track, now = bytearray(), 0
+    for t, msg in sorted(events, key=lambda e: (e[0], e[1][0] & 0xF0 != 0x80)):  # note-offs first
+        tick = int(round(t * TICKS_PER_SECOND))
+        track += _vlq(max(tick - now, 0)) + msg
+        now = max(tick, now)
+    track += b"\x00\xff\x2f\x00"
+    header = b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big") + (480).to_bytes(2, "big")
+    path.write_bytes(header + b"MTrk" + len(track).to_bytes(4, "big") + bytes(track))
+
+
+def _note(t0: float, t1: float, pitch: int, velocity: int) -> list[tuple[float, bytes]]:
+    return [(t0, bytes([0x90, pitch, velocity])), (t1, bytes([0x80, pitch, 0]))]
+
+
+def _bend(t: float, semitones: float) -> tuple[float, bytes]:
+    value = int(np.clip(8192 + semitones / 2.0 * 8192, 0, 16383))  # default bend range: +-2 semitones
+    return t, bytes([0xE0, value & 0x7F, value >> 7])
+
+
+# --- phrases
+
+def _scale_notes(rng: np.random.Generator, lo: int, hi: int) -> np.ndarray:
+    root = int(rng.integers(0, 12))
+    steps = MAJOR if rng.random() < 0.6 else MINOR
+    return np.array([n for n in range(lo, hi + 1) if (n - root) % 12 in steps])
+
+
+def phrase(instrument: str, rng: np.random.Generator, seconds: float) -> list[tuple[float, bytes]]:
+    """One musical phrase of about `seconds`, as MIDI events from t = 0 (program change first)."""
+    spec = INSTRUMENTS[instrument]
+    lo, hi = spec["range"]
+    program = int(rng.choice(spec["programs"]))
+    events = [(0.0, bytes([0xC0, program])), (0.0, bytes([0xB0, 7, 110])), (0.0, bytes([0xB0, 11, 127])),
+              _bend(0.0, 0.0)]
+    notes = _scale_notes(rng, lo, hi)
+    kinds = ["scale", "arpeggio", "melody", "single"] + (["chords"] if spec.get("chords") else []) + \
+        (["legato"] if spec.get("vibrato") else [])
+    kind = str(rng.choice(kinds))
+    beat = 60.0 / rng.uniform(60, 160)
+    base_velocity = int(rng.integers(40, 120))
+
+    def vel():
+        return int(np.clip(base_velocity + rng.integers(-12, 13), 20, 127))
+
+    t, seq = 0.05, []  # (start, end, [pitches])
+    if kind == "single":
+        dur = rng.uniform(0.8, seconds - 0.2)
+        seq.append((t, t + dur, [int(rng.choice(notes))]))
+    elif kind == "chords":
+        while t < seconds - 0.3:
+            dur = beat * float(rng.choice([1, 2, 4]))
+            root_i = int(rng.integers(0, max(len(notes) - 5, 1)))
+            chord = [int(notes[min(root_i + k, len(notes) - 1)]) for k in (0, 2, 4)]
+            if spec.get("strum") or rng.random() < 0.3:
+                chord += [int(notes[min(root_i + 7, len(notes) - 1)])]
+            seq.append((t, min(t + dur, seconds), sorted(set(chord))))
+            t += dur
+    else:
+        i = int(rng.integers(0, len(notes)))
+        direction = 1 if rng.random() < 0.5 else -1
+        step_beats = float(rng.choice([0.25, 0.5, 1.0])) if kind != "legato" else float(rng.choice([1.0, 2.0]))
+        while t < seconds - 0.2:
+            if kind == "scale":
+                i += direction
+            elif kind == "arpeggio":
+                i += 2 * direction
+            else:
+                i += int(rng.choice([-3, -2, -1, 1, 2, 3]))
+            if not 0 <= i < len(notes):
+                direction, i = -direction, int(np.clip(i, 0, len(notes) - 1))
+            dur = beat * step_beats * float(rng.choice([1, 1, 1, 2]))
+            legato = 1.02 if kind == "legato" else rng.uniform(0.6, 0.98)
+            seq.append((t, min(t + dur * legato, seconds), [int(notes[i])]))
+            t += dur
+    for start, end, pitches in seq:
+        for k, p in enumerate(pitches):
+            offset = 0.012 * k if spec.get("strum") else 0.0
+            events += _note(start + offset, max(end, start + offset + 0.05), p, vel())
+    if spec.get("vibrato"):  # pitch bend at 5-7 Hz, 10-35 cents, and a swell of the expression
+        rate, depth = rng.uniform(5, 7), rng.uniform(0.10, 0.35)
+        for tt in np.arange(0.0, seconds, 0.02):
+            events.append(_bend(float(tt), depth * np.sin(2 * np.pi * rate * tt) * min(1.0, tt / 0.4)))
+        swell = rng.uniform(70, 127)
+        for tt in np.arange(0.0, seconds, 0.1):
+            events.append((float(tt), bytes([0xB0, 11, int(swell + (127 - swell) * np.sin(np.pi * tt / seconds))])))
+    return events
+
+
+# --- rendering and the recording chain
+
+def find_soundfont(name: str) -> Path:
+    for folder in SOUNDFONT_DIRS:
+        for path in sorted(folder.glob(f"{name}*.sf[23]")):
+            return path
+    raise FileNotFoundError(f"soundfont {name!r} not found in {', '.join(map(str, SOUNDFONT_DIRS))}: install "
+                            "fluid-soundfont-gm, musescore-general-soundfont and timgm6mb-soundfont (apt)")
+
+
+def fluidsynth_binary() -> str:
+    found = shutil.which("fluidsynth")
+    if not found:
+        raise FileNotFoundError("fluidsynth is not installed: apt-get install fluidsynth")
+    return found
+
+
+def render_phrases(soundfont: Path, instruments: list[str], seconds: float, seed: int,
+                   gap: float = 1.5) -> np.ndarray:
+    """(len(instruments), samples) float32 at RENDER_RATE: one phrase per entry, all played in
+    one FluidSynth run (one MIDI file: a soundfont loads once, which takes a minute for a
+    compressed .sf3), with a gap of silence after each so release tails stay in their clip."""
+    import soundfile as sf
+    rng = np.random.default_rng(seed)
+    events, slot = [], seconds + gap
+    for i, instrument in enumerate(instruments):
+        events += [(t + i * slot, msg) for t, msg in phrase(instrument, rng, seconds)]
+        events.append((i * slot + seconds + 0.3, bytes([0xB0, 123, 0])))  # all notes off
+    with tempfile.TemporaryDirectory() as tmp:
+        mid, wav = Path(tmp) / "phrases.mid", Path(tmp) / "phrases.wav"
+        write_midi(mid, events)
+        subprocess.run([fluidsynth_binary(), "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(RENDER_RATE),
+                        "-F", str(wav), str(soundfont), str(mid)], check=True, capture_output=True, timeout=3600)
+        audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)  # our own file: no size limit
+        audio = audio.mean(1)
+        assert rate == RENDER_RATE, rate
+    n, step, count = int(round(seconds * RENDER_RATE)), int(round(slot * RENDER_RATE)), len(instruments)
+    audio = np.pad(audio, (0, max(0, count * step - len(audio))))
+    return np.stack([audio[i * step: i * step + n] for i in range(count)]).astype(np.float32)
+
+
+def room(y: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """A random recording chain: reverb (an exponentially decaying noise impulse response,
+    RT60 0.2-1.5 s), an EQ tilt, background noise (15-50 dB SNR) and a gain."""
+    n = len(y)
+    if rng.random() < 0.7:
+        rt60 = rng.uniform(0.2, 1.5)
+        t = np.arange(int(rt60 * sample_rate)) / sample_rate
+        ir = rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt60)
+        ir[0] = 1.0 / rng.uniform(0.15, 0.6)  # direct sound vs room
+        y = np.fft.irfft(np.fft.rfft(y, 2 * n) * np.fft.rfft(ir / np.abs(ir).sum() * 4, 2 * n))[:n]
+    if rng.random() < 0.6:
+        freqs = np.fft.rfftfreq(n, 1 / sample_rate)
+        tilt_db = rng.uniform(-6, 6) * np.log2(np.maximum(freqs, 50) / 1000) / 3  # dB per octave / 3
+        y = np.fft.irfft(np.fft.rfft(y) * 10 ** (tilt_db / 20), n)
+    if rng.random() < 0.6:
+        power = np.mean(y ** 2) + 1e-12
+        noise = rng.standard_normal(n)
+        if rng.random() < 0.5:  # pink-ish: brown noise mixed in
+            noise = noise + np.cumsum(rng.standard_normal(n)) * 0.02
+            noise -= noise.mean()
+        y = y + noise * np.sqrt(power / 10 ** (rng.uniform(15, 50) / 10) / (np.mean(noise ** 2) + 1e-12))
+    peak = np.abs(y).max()
+    return (y / peak * rng.uniform(0.2, 0.95) if peak > 0 else y).astype(np.float32)
+
+
+def rendered_set(soundfont_name: str, phrases: int, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(waves (N, samples), labels (N,)) for one soundfont, through random recording chains;
+    rendered once and cached (the cache key holds everything that shapes the result)."""
+    soundfont = find_soundfont(soundfont_name)
+    key = f"{soundfont.resolve()}|{soundfont.stat().st_size}|{phrases}|{seconds}|{seed}|v1".encode()
+
+    def build():
+        rng = np.random.default_rng(seed + 7)
+        print(f"rendering {phrases} phrases per instrument with {soundfont.name}", file=sys.stderr, flush=True)
+        clips = render_phrases(soundfont, [label for label in LABELS for _ in range(phrases)], seconds, seed)
+        return np.stack([room(c, rng, RENDER_RATE) for c in clips])
+
+    waves = cached_array(f"instruments-render-{soundfont_name}", key, build)
+    return waves, np.repeat(np.arange(len(LABELS)), phrases)
+
+
+# --- recordings: <class>/<source>/<recording> or <class>/<recording>
+
+def find_recordings(folder: Path) -> list[tuple[Path, str, str]]:
+    """(path, class, source) for every audio file under folder/<class>/; source "-" when the
+    files lie directly in the class folder."""
+    found = []
+    for label in LABELS:
+        for path in sorted((Path(folder) / label).rglob("*")):
+            if path.suffix.lower() in AUDIO_EXTENSIONS and path.is_file():
+                rel = path.relative_to(Path(folder) / label).parts
+                found.append((path, label, rel[0] if len(rel) > 1 else "-"))
+    return found
+
+
+def split_recordings(found: list[tuple[Path, str, str]], val_sources: list[str], val_share: float,
+                     seed: int) -> dict[str, list[int]]:
+    """Indices of train / val recordings. A source named in val_sources is all val; a class
+    with no val source gives val_share of its recordings (whole recordings) to val."""
+    rng = np.random.default_rng(seed)
+    train, val = [], []
+    for label in LABELS:
+        idx = [i for i, (_, c, _) in enumerate(found) if c == label]
+        held = [i for i in idx if found[i][2] in val_sources]
+        if held:
+            val += held
+            train += [i for i in idx if i not in held]
+        else:
+            order = list(rng.permutation(idx))
+            k = int(round(val_share * len(order)))
+            val += order[:k]
+            train += order[k:]
+    return {"train": sorted(train), "val": sorted(val)}
+
+
+def windows_of(found, indices, spec, hop_seconds: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(windows (W, samples), labels (W,), recording index of each window (W,))."""
+    from models.audio_frontend import load_audio, prepare, windows
+    waves, labels, groups = [], [], []
+    for i in indices:
+        path, label, _ = found[i]
+        y = prepare(load_audio(path, spec.sample_rate), spec)
+        w, _ = windows(y, spec.clip_samples, int(round(hop_seconds * spec.sample_rate)), spec.sample_rate)
+        waves.append(w)
+        labels += [LABELS.index(label)] * len(w)
+        groups += [i] * len(w)
+    if not waves:
+        return np.zeros((0, spec.clip_samples), np.float32), np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate(waves).astype(np.float32), np.asarray(labels), np.asarray(groups)
+
+
+def _cap_per_class(labels: np.ndarray, groups: np.ndarray, cap: int, seed: int) -> np.ndarray:
+    """Indices of windows keeping at most `cap` per class, dropping whole recordings at random
+    (so no class's real recordings swamp the others)."""
+    rng = np.random.default_rng(seed)
+    keep = []
+    for k in range(len(LABELS)):
+        recs = list(rng.permutation(np.unique(groups[labels == k])))
+        total = 0
+        for r in recs:
+            idx = np.flatnonzero(groups == r)
+            if total and total + len(idx) > cap:
+                continue
+            keep += list(idx)
+            total += len(idx)
+    return np.sort(np.asarray(keep, dtype=np.int64))
+
+
+@dataset("instruments")
+def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
+    """train: phrases rendered with data.soundfonts.train + the training recordings; val: the
+    held-out recordings (data.real.val_sources; the recording chains the model never heard);
+    test: phrases rendered with the held-out data.soundfonts.test."""
+    from models.audio_frontend import fix_length, prepare, resample
+    d = cfg["data"]
+    spec = audio_spec(cfg)
+    seed = int(cfg["train"].get("seed", 0))
+    fonts = d.get("soundfonts") or DEFAULT_SOUNDFONTS
+    overlap = set(fonts["train"]) & set(fonts["test"])
+    if overlap:
+        raise ValueError(f"soundfonts {sorted(overlap)} are in both train and test")
+    phrases, seconds = int(d.get("phrases", 200)), float(d.get("phrase_seconds", spec.clip_seconds))
+
+    def rendered(names, offset):
+        xs, ys = [], []
+        for j, name in enumerate(names):
+            w, y = rendered_set(name, phrases, seconds, seed + offset + j)
+            w = np.stack([fix_length(prepare(resample(c, RENDER_RATE, spec.sample_rate), spec), spec.clip_samples)
+                          for c in np.asarray(w)])
+            xs.append(w)
+            ys.append(y)
+        return np.concatenate(xs), np.concatenate(ys)
+
+    x_tr, y_tr = rendered(fonts["train"], 0)
+    x_te, y_te = rendered(fonts["test"], 1000)
+    real = d.get("real") or {}
+    x_val, y_val = np.zeros((0, spec.clip_samples), np.float32), np.zeros(0, np.int64)
+    n_real = {"train": 0, "val": 0}
+    if real.get("folder"):
+        folder = Path(root) / real["folder"]
+        found = find_recordings(folder)
+        if not found:
+            raise FileNotFoundError(f"no recordings under {folder}/<class>/ (classes: {', '.join(LABELS)})")
+        parts = split_recordings(found, list(real.get("val_sources", [])), float(real.get("val_share", 0.2)), seed)
+        hop = float(d.get("hop_seconds", 1.0))
+        key = f"{folder.resolve()}|{spec}|{hop}|".encode() + "|".join(
+            f"{p}:{p.stat().st_size}" for p, _, _ in found).encode()
+        xr, yr, gr = {}, {}, {}
+        for part, idx in parts.items():
+            # one cached array: the windows, then each window's label and recording index as two
+            # more columns (exact in float32)
+            arr = cached_array(f"instruments-real-{part}", key + repr(idx).encode(),
+                               lambda idx=idx: np.concatenate([np.asarray(c, np.float32).reshape(len(c), -1) for c in
+                                                               windows_of(found, idx, spec, hop)], 1))
+            xr[part], yr[part], gr[part] = arr[:, :-2], arr[:, -2].astype(np.int64), arr[:, -1].astype(np.int64)
+        keep = _cap_per_class(yr["train"], gr["train"], int(real.get("cap_per_class", 300)), seed)
+        x_tr, y_tr = np.concatenate([x_tr, xr["train"][keep]]), np.concatenate([y_tr, yr["train"][keep]])
+        x_val, y_val = xr["val"], yr["val"]
+        n_real = {"train": int(len(keep)), "val": int(len(y_val))}
+    as_set = lambda x, y: TensorDataset(torch.from_numpy(np.ascontiguousarray(x, np.float32)),  # noqa: E731
+                                        torch.from_numpy(np.asarray(y, np.int64)))
+    desc = (f"train: {len(y_tr) - n_real['train']} phrases rendered with {', '.join(fonts['train'])} + "
+            f"{n_real['train']} windows of training recordings; val: {n_real['val']} windows of held-out "
+            f"recordings ({', '.join(real.get('val_sources', [])) or 'none'} + {real.get('val_share', 0.2):.0%} of "
+            f"single-source classes, by recording); test: {len(y_te)} phrases rendered with held-out "
+            f"{', '.join(fonts['test'])}; {spec.clip_seconds:g} s at {spec.sample_rate} Hz")
+    return TaskData(as_set(x_tr, y_tr), as_set(x_val, y_val), as_set(x_te, y_te), labels=list(LABELS),
+                    preprocessing=spec.to_dict(), description=desc)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("render", help="render the phrases of every soundfont in the config (cached)")
+    r.add_argument("--config", default="training/configs/instruments.yaml")
+    r.add_argument("--data-dir")
+    args = parser.parse_args(argv)
+    from .config import data_dir, load_config
+    from .datasets import load_task_data
+    cfg = load_config(args.config)
+    try:
+        data = load_task_data(cfg, Path(args.data_dir) if args.data_dir else data_dir(cfg))
+    except (FileNotFoundError, ValueError, subprocess.CalledProcessError) as exc:
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 2
+    print(data.description)
+    print(f"cache: {cache_dir()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
