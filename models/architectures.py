@@ -181,11 +181,13 @@ def audio_cnn(spec: dict, num_classes: int, channels=(32, 64, 128), kernel: int 
 
 class FrameLstm(nn.Module):
     """The course report's LSTM: the log-mel frames as a sequence (B, 1, mels, T) -> (B, T, mels),
-    a (bidirectional) LSTM over them, mean and max over time, dropout, linear."""
+    averaged over `stride` frames (a CPU budget: the recurrence is sequential), a (bidirectional)
+    LSTM over them, mean and max over time, dropout, linear."""
 
     def __init__(self, n_mels: int, num_classes: int, hidden: int = 128, layers: int = 2,
-                 bidirectional: bool = True, dropout: float = 0.3):
+                 bidirectional: bool = True, dropout: float = 0.3, stride: int = 1):
         super().__init__()
+        self.stride = int(stride)
         self.norm = nn.LayerNorm(n_mels)
         self.lstm = nn.LSTM(n_mels, hidden, layers, batch_first=True, bidirectional=bidirectional,
                             dropout=dropout if layers > 1 else 0.0)
@@ -193,17 +195,20 @@ class FrameLstm(nn.Module):
         self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(2 * width, num_classes))
 
     def forward(self, x):
-        seq, _ = self.lstm(self.norm(x[:, 0].transpose(1, 2)))
+        x = x[:, 0]
+        if self.stride > 1:
+            x = nn.functional.avg_pool1d(x, self.stride, ceil_mode=True)
+        seq, _ = self.lstm(self.norm(x.transpose(1, 2)))
         return self.head(torch.cat([seq.mean(1), seq.amax(1)], -1))
 
 
 @register("audio-lstm")
 def audio_lstm(spec: dict, num_classes: int, hidden: int = 128, layers: int = 2, bidirectional: bool = True,
-               dropout: float = 0.3, spec_augment: dict | None = None) -> nn.Module:
+               dropout: float = 0.3, stride: int = 1, spec_augment: dict | None = None) -> nn.Module:
     """An LSTM over the log-mel frames. No convolution: its 'CAM' is taken at the log-mel input
     (registry.CAM_LAYERS), a gradient-weighted spectrogram."""
-    return AudioClassifier(spec, FrameLstm(int(spec["n_mels"]), num_classes, hidden, layers, bidirectional, dropout),
-                           spec_augment)
+    return AudioClassifier(spec, FrameLstm(int(spec["n_mels"]), num_classes, hidden, layers, bidirectional, dropout,
+                                           stride), spec_augment)
 
 
 @register("audio-effnet")

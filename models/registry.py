@@ -148,7 +148,7 @@ add_task(Task(
                      "CNN-2D (16-32-64, kernel 3) on 64-band log-mels of 4 s windows; trained on phrases "
                      "rendered with two soundfonts and real recordings, tested on a held-out soundfont"),
             _trained("lstm", "audio-lstm", "instruments-lstm",
-                     "the report's LSTM (2-layer bidirectional, 128 units) over the log-mel frames; same "
+                     "the report's LSTM (2-layer bidirectional, 96 units) over the log-mel frames (pairs averaged); same "
                      "data and protocol as the CNN")),
     default="cnn",
 ))

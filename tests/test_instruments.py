@@ -134,7 +134,7 @@ def phone_chain(y: np.ndarray, rate: int, tmp_path: Path, rng) -> np.ndarray:
     from models.audio_frontend import load_audio, resample
     y16 = resample(y, rate, 16000)
     path = tmp_path / "phone.mp3"
-    sf.write(path, y16, 16000, format="MP3")
+    sf.write(path, y16, 16000, format="MP3", bitrate_mode="CONSTANT", compression_level=0.8)  # about 40 kbit/s
     back = load_audio(path, 16000)
     noise = rng.standard_normal(len(back)).astype(np.float32)
     return back + noise * np.sqrt(np.mean(back ** 2) / 10 ** 3 / np.mean(noise ** 2))
@@ -161,3 +161,22 @@ def test_held_out_soundfont_phrases_keep_their_label_through_a_phone_chain(tmp_p
     print(f"\nheld-out soundfont: {right}/{len(labels)} right; through the phone chain {kept}/{right} kept")
     assert right >= 10
     assert kept == right
+
+
+@needs_synth
+@pytest.mark.parametrize("name", ["cnn", "lstm"])
+def test_both_models_explain_a_long_recording_in_the_sound_tab_format(name):
+    """A 12 s recording (violin, then piano, then guitar): a timeline of 4 s windows, a CAM on
+    the spectrogram's grid (the LSTM's at its log-mel input), a re-synthesis of the same length."""
+    from models import load_predictor
+    path = CHECKPOINT.with_name(f"{name}.pt")
+    if not path.is_file():
+        pytest.skip(f"{path} not trained")
+    predictor = load_predictor(f"instruments:{name}", device="cpu")
+    clips = inst.render_phrases(inst.find_soundfont("TimGM6mb"), ["violin", "piano", "guitar"], 4.0, seed=7, gap=0.2)
+    y = np.concatenate(list(clips))
+    a = predictor.analyze((inst.RENDER_RATE, y), hop_seconds=4.0)
+    assert a.heatmap.shape == a.logmel.shape and 0 <= a.heatmap.min() and a.heatmap.max() <= 1
+    assert len(a.heard) == len(a.waveform) == len(y)
+    assert [w["start"] for w in a.timeline] == [0.0, 4.0, 8.0]
+    assert set(a.probs) <= set(inst.LABELS) and abs(sum(predictor.predict((inst.RENDER_RATE, y)).values()) - 1) < 1e-4

@@ -97,6 +97,28 @@ def test_select_last_trains_without_a_validation_split():
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())  # the final weights
 
 
+def test_channels_last_training_keeps_the_model_and_its_outputs():
+    """train.channels_last only changes the memory layout: the network trains, its weights load
+    into a plain model, and both give the same outputs."""
+    from training.common import build
+    from training.datasets import first_items, load_task_data
+    from training.engine import fit
+    cfg = load_config(SYNTH, ["train.epochs=1", "train.eval_train=false", "train.eval_test=false",
+                              "data.train_subset=256", "train.channels_last=true"])
+    data = load_task_data(cfg, ROOT)
+    model = build(cfg, data)
+    state, history, _ = fit(cfg, model, data, torch.device("cpu"), log=lambda *_: None)
+    conv = [k for k, v in state.items() if v.dim() == 4]
+    assert conv and all(state[k].is_contiguous(memory_format=torch.channels_last) for k in conv)
+    assert history[-1]["train_loss"] < math.log(4)
+    plain = build(cfg, data)
+    plain.load_state_dict(state)
+    x, _ = first_items(data.test, 16)
+    model.eval(), plain.eval()
+    with torch.no_grad():
+        assert torch.allclose(model(x), plain(x), atol=1e-5)
+
+
 def test_train_writes_a_checkpoint_the_app_can_serve(cfg_path, tmp_path):
     out = run("training.train", "--config", cfg_path)
     assert "first batch: loss" in out and "-> ok" in out
