@@ -150,7 +150,7 @@ add_task(Task(
             _trained("lstm", "audio-lstm", "instruments-lstm",
                      "the report's LSTM (2-layer bidirectional, 96 units) over the log-mel frames (pairs averaged); same "
                      "data and protocol as the CNN")),
-    default="cnn",
+    default="lstm",  # chosen on the held-out recordings (val 76.4% vs the CNN's 68.8%)
 ))
 
 

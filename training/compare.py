@@ -46,15 +46,20 @@ def row(cfg_path: str) -> dict:
     m = ckpt["metrics"]
     return {"model": f"{cfg['task']}:{cfg['name']}", "config": str(cfg_path), "split": m.get("split", ""),
             "test_accuracy": m.get("test_accuracy"), "test_macro_f1": m.get("test_macro_f1"),
-            "parameters": sum(p.numel() for p in model.parameters()), "size_mb": round(path.stat().st_size / 1e6, 2),
+            "val_accuracy": m.get("val_accuracy"), "parameters": sum(p.numel() for p in model.parameters()), "size_mb": round(path.stat().st_size / 1e6, 2),
             "train_minutes": round(ckpt.get("train_seconds", 0) / 60, 1),
             "inference_ms": round(inference_ms(model, ckpt), 2)}
 
 
 def markdown(rows: list[dict]) -> str:
-    head = "| model | test accuracy | macro-F1 | parameters | size | training | inference (CPU, 1 input) | split |"
-    lines = [head, "|---|---|---|---|---|---|---|---|"]
-    lines += [f"| `{r['model']}` | {r['test_accuracy'] * 100:.2f}% | {r['test_macro_f1']:.4f} | {r['parameters']:,} | "
+    """The table; a validation-accuracy column when every model has one (the last epoch's, or
+    the `evaluate` command's)."""
+    val = all(r.get("val_accuracy") is not None for r in rows)
+    head = ("| model | test accuracy | macro-F1 | " + ("val accuracy | " if val else "") +
+            "parameters | size | training | inference (CPU, 1 input) | split |")
+    lines = [head, "|---" * (8 + val) + "|"]
+    lines += [f"| `{r['model']}` | {r['test_accuracy'] * 100:.2f}% | {r['test_macro_f1']:.4f} | "
+              + (f"{r['val_accuracy'] * 100:.2f}% | " if val else "") + f"{r['parameters']:,} | "
               f"{r['size_mb']} MB | {r['train_minutes']} min | {r['inference_ms']} ms | {r['split']} |" for r in rows]
     return "\n".join(lines) + "\n"
 
