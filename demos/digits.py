@@ -30,19 +30,25 @@ def fusion_settings() -> dict:
 
 
 def input_quality(image, audio) -> list[np.ndarray]:
-    """The fusion head's quality measures of the inputs as the two models see them (the 28x28
-    white-on-black digit in [0, 1], the waveform at the sound model's rate)."""
+    """The fusion head's quality measures of the inputs as the fusion study computed them: the
+    28x28 white-on-black digit in [0, 1]; the trimmed, normalised word padded (or cut) to the
+    sound model's window, like the study's clips."""
+    from models.audio_frontend import fix_length
     seen = np.asarray(load_predictor("mnist").load(image).convert("L"), np.float64)[None] / 255.0
-    wave = load_predictor("spoken-digits").load(audio)
+    sound = load_predictor("spoken-digits")
+    wave = fix_length(sound.load(audio), sound.spec.clip_samples)
     return [image_quality(seen)[0], audio_quality(wave[None])[0]]
 
 
-def fuse(p_image: np.ndarray, p_audio: np.ndarray, settings: dict, quality: list[np.ndarray] | None = None
-         ) -> np.ndarray:
+def fuse(p_image: np.ndarray, p_audio: np.ndarray, settings: dict, quality=None) -> np.ndarray:
+    """`quality`: the inputs' quality measures, or a function computing them (called only when
+    the fusion head needs them)."""
     temps = [settings["temperatures"]["image"], settings["temperatures"]["audio"]]
     if settings.get("method") == "head" and "head" in settings:
         head = FusionHead.from_dict(settings["head"])
-        return head([p_image, p_audio], quality if head.quality_dims else None)
+        if not head.quality_dims:
+            return head([p_image, p_audio])
+        return head([p_image, p_audio], quality() if callable(quality) else quality)
     return product_of_experts([p_image, p_audio], temps)
 
 
@@ -61,7 +67,7 @@ def recognise(sketch, upload, audio):
     p_audio = load_predictor("spoken-digits").predict_probs([audio])[0] if audio is not None else None
     settings = fusion_settings()
     if p_image is not None and p_audio is not None:
-        fused = fuse(p_image, p_audio, settings, input_quality(image, audio))
+        fused = fuse(p_image, p_audio, settings, lambda: input_quality(image, audio))
         how = "learned fusion head" if settings.get("method") == "head" else "product of the calibrated experts"
         top_i, top_a = LABELS[int(p_image.argmax())], LABELS[int(p_audio.argmax())]
         note = f"Fused by the {how}." + (f" The two disagree ({top_i} drawn, {top_a} said): the more confident "

@@ -284,10 +284,10 @@ def instrument_examples() -> tuple[list[str], list[str]]:
         path = EXAMPLES_DIR / f"sound-{stem}.wav"
         if not path.exists():
             try:
-                clips = render_phrases(find_soundfont("TimGM6mb"), instruments, 4.0, seed=100 + i, gap=0.2)
-            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:  # no fluidsynth / soundfont: no such examples
-                print(f"instrument examples skipped: {exc}")
-                return [], []
+                clips = render_phrases(find_soundfont("TimGM6mb"), instruments, 4.0, seed=100 + i, gap=0.2, timeout=60)
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:  # no fluidsynth / soundfont: no such example
+                print(f"instrument example {stem} skipped: {str(exc).splitlines()[0]}")
+                continue
             y = np.concatenate(list(clips))
             tmp = path.with_name(path.name + ".tmp.wav")
             sf.write(tmp, (0.9 * y / max(float(np.abs(y).max()), 1e-9)).astype(np.float32), RENDER_RATE, subtype="PCM_16")

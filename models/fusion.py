@@ -107,6 +107,8 @@ class FusionHead:
 
     def weights(self, probs: list[np.ndarray], quality: list[np.ndarray] | None = None) -> np.ndarray:
         """(N, M): each modality's weight on each input."""
+        if self.quality_dims and quality is None:
+            raise ValueError("this fusion head gates on input quality: pass each modality's quality measures")
         _, gates = self._inputs(probs, quality)
         return np.stack([np.logaddexp(0, a + g @ c) for a, c, g in zip(self.a, self.c, gates)], -1)
 

@@ -58,7 +58,7 @@ def test_renderer_plays_each_instrument_and_keeps_phrases_apart():
     assert out.shape == clips[0].shape and 0.1 < np.abs(out).max() < 1.0
 
 
-def _recordings(tmp_path, spec) -> Path:
+def _recordings(tmp_path) -> Path:
     """class/source/recording.wav: several sources for piano, one for the others; one long one."""
     rng = np.random.default_rng(0)
     layout = {"piano": {"a": 3, "b": 2}, "violin": {"a": 2, "long": 1}, "cello": {"only": 5}, "guitar": {"a": 2}}
@@ -77,7 +77,7 @@ def test_split_is_by_recording_and_source(tmp_path):
     from training.datasets import audio_spec
     cfg = {"data": {"sample_rate": 8000, "clip_seconds": 2.0}, "audio": {"n_mels": 16, "n_fft": 256, "hop_length": 128}}
     spec = audio_spec(cfg)
-    found = inst.find_recordings(_recordings(tmp_path, spec))
+    found = inst.find_recordings(_recordings(tmp_path))
     assert len(found) == 15 and {s for _, _, s in found} == {"a", "b", "long", "only"}
     parts = inst.split_recordings(found, ["b", "long"], 0.2, seed=0)
     assert not set(parts["train"]) & set(parts["val"]) and len(parts["train"]) + len(parts["val"]) == 15
@@ -98,7 +98,7 @@ def test_split_is_by_recording_and_source(tmp_path):
 def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     from training.datasets import load_task_data
     monkeypatch.setenv("XAI_LAB_CACHE", str(tmp_path / "cache"))
-    _recordings(tmp_path / "data" / "instruments", None)
+    _recordings(tmp_path / "data" / "instruments")
     cfg = {"task": "instruments", "train": {"seed": 0},
            "data": {"dataset": "instruments", "sample_rate": 8000, "clip_seconds": 2.0, "hop_seconds": 1.0,
                     "phrases": 2, "soundfonts": {"train": ["TimGM6mb"], "test": ["TimGM6mb"]}}}
@@ -106,7 +106,7 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
         load_task_data(cfg, tmp_path / "data")
     monkeypatch.setattr(inst, "SOUNDFONT_DIRS", [tmp_path / "fonts", *inst.SOUNDFONT_DIRS])
     (tmp_path / "fonts").mkdir()
-    (tmp_path / "fonts" / "Other.sf2").symlink_to(inst.find_soundfont("TimGM6mb"))
+    shutil.copy(inst.find_soundfont("TimGM6mb"), tmp_path / "fonts" / "Other.sf2")  # another file (a link is the same font)
     cfg["data"]["soundfonts"] = {"train": ["TimGM6mb"], "test": ["Other"]}
     cfg["data"]["real"] = {"folder": "instruments", "val_sources": ["b"], "cap_per_class": 100}
     data = load_task_data(cfg, tmp_path / "data")

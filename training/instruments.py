@@ -10,10 +10,11 @@ Two sources, as the issue asks:
    into windows (data.hop_seconds apart). Split by recording, never by window, and by source
    where a class has several: data.real.val_sources are never trained on.
 
-    python -m training.instruments render [--phrases N]   # makes the rendered set (not committed)
-    python -m training.instruments report --checkpoint checkpoints/instruments/cnn.pt
+    python -m training.instruments render [--config training/configs/instruments.yaml]
+        # renders the phrases of every soundfont in the config once into the cache (not committed)
 
-Both run again on demand: the loader renders what is missing.
+The loader renders whatever is missing on demand; `python -m training.evaluate` gives the
+per-class figures on the held-out recordings (val) and the held-out soundfont (test).
 """
 from __future__ import annotations
 
@@ -167,7 +168,7 @@ def fluidsynth_binary() -> str:
 
 
 def render_phrases(soundfont: Path, instruments: list[str], seconds: float, seed: int,
-                   gap: float = 1.5) -> np.ndarray:
+                   gap: float = 1.5, timeout: float = 3600) -> np.ndarray:
     """(len(instruments), samples) float32 at RENDER_RATE: one phrase per entry, all played in
     one FluidSynth run (one MIDI file: a soundfont loads once, which takes a minute for a
     compressed .sf3), with a gap of silence after each so release tails stay in their clip."""
@@ -176,15 +177,16 @@ def render_phrases(soundfont: Path, instruments: list[str], seconds: float, seed
     events, slot = [], seconds + gap
     for i, instrument in enumerate(instruments):
         events += [(t + i * slot, msg) for t, msg in phrase(instrument, rng, seconds)]
-        events.append((i * slot + seconds + 0.3, bytes([0xB0, 123, 0])))  # all notes off
+        events.append((i * slot + seconds + min(0.3, gap / 2), bytes([0xB0, 123, 0])))  # all notes off
     with tempfile.TemporaryDirectory() as tmp:
         mid, wav = Path(tmp) / "phrases.mid", Path(tmp) / "phrases.wav"
         write_midi(mid, events)
         subprocess.run([fluidsynth_binary(), "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(RENDER_RATE),
-                        "-F", str(wav), str(soundfont), str(mid)], check=True, capture_output=True, timeout=3600)
+                        "-F", str(wav), str(soundfont), str(mid)], check=True, capture_output=True, timeout=timeout)
         audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)  # our own file: no size limit
         audio = audio.mean(1)
-        assert rate == RENDER_RATE, rate
+        if rate != RENDER_RATE:
+            raise RuntimeError(f"fluidsynth wrote {rate} Hz, not the {RENDER_RATE} Hz asked for")
     n, step, count = int(round(seconds * RENDER_RATE)), int(round(slot * RENDER_RATE)), len(instruments)
     audio = np.pad(audio, (0, max(0, count * step - len(audio))))
     return np.stack([audio[i * step: i * step + n] for i in range(count)]).astype(np.float32)
@@ -217,7 +219,8 @@ def room(y: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarra
 
 def rendered_set(soundfont_name: str, phrases: int, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(waves (N, samples), labels (N,)) for one soundfont, through random recording chains;
-    rendered once and cached (the cache key holds everything that shapes the result)."""
+    rendered once and cached. The key holds the soundfont, the counts and the seed; after a
+    change to phrase() or room(), bump its version tag ("v1") so old renders are not reused."""
     soundfont = find_soundfont(soundfont_name)
     key = f"{soundfont.resolve()}|{soundfont.stat().st_size}|{phrases}|{seconds}|{seed}|v1".encode()
 
@@ -308,9 +311,9 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
     spec = audio_spec(cfg)
     seed = int(cfg["train"].get("seed", 0))
     fonts = d.get("soundfonts") or DEFAULT_SOUNDFONTS
-    overlap = set(fonts["train"]) & set(fonts["test"])
+    overlap = {find_soundfont(n).resolve() for n in fonts["train"]} & {find_soundfont(n).resolve() for n in fonts["test"]}
     if overlap:
-        raise ValueError(f"soundfonts {sorted(overlap)} are in both train and test")
+        raise ValueError(f"soundfonts {sorted(p.name for p in overlap)} are in both train and test")
     phrases, seconds = int(d.get("phrases", 200)), float(d.get("phrase_seconds", spec.clip_seconds))
 
     def rendered(names, offset):
@@ -342,8 +345,7 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
             # one cached array: the windows, then each window's label and recording index as two
             # more columns (exact in float32)
             arr = cached_array(f"instruments-real-{part}", key + repr(idx).encode(),
-                               lambda idx=idx: np.concatenate([np.asarray(c, np.float32).reshape(len(c), -1) for c in
-                                                               windows_of(found, idx, spec, hop)], 1))
+                               lambda idx=idx: np.column_stack(windows_of(found, idx, spec, hop)).astype(np.float32))
             xr[part], yr[part], gr[part] = arr[:, :-2], arr[:, -2].astype(np.int64), arr[:, -1].astype(np.int64)
         keep = _cap_per_class(yr["train"], gr["train"], int(real.get("cap_per_class", 300)), seed)
         x_tr, y_tr = np.concatenate([x_tr, xr["train"][keep]]), np.concatenate([y_tr, yr["train"][keep]])
