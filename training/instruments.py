@@ -301,6 +301,25 @@ def _cap_per_class(labels: np.ndarray, groups: np.ndarray, cap: int, seed: int) 
     return np.sort(np.asarray(keep, dtype=np.int64))
 
 
+def recording_windows(folder: Path, real: dict, spec, hop: float, seed: int) -> dict[str, tuple]:
+    """{"train": ..., "val": ...}: (windows, labels, recording index of each window) of the
+    recordings under folder, split by recording and source (split_recordings), decoded once
+    and cached."""
+    found = find_recordings(folder)
+    if not found:
+        raise FileNotFoundError(f"no recordings under {folder}/<class>/ (classes: {', '.join(LABELS)})")
+    parts = split_recordings(found, list(real.get("val_sources", [])), float(real.get("val_share", 0.2)), seed)
+    key = f"{folder.resolve()}|{spec}|{hop}|".encode() + "|".join(f"{p}:{p.stat().st_size}" for p, _, _ in found).encode()
+    out = {}
+    for part, idx in parts.items():
+        # one cached array: the windows, then each window's label and recording index as two
+        # more columns (exact in float32)
+        arr = cached_array(f"instruments-real-{part}", key + repr(idx).encode(),
+                           lambda idx=idx: np.column_stack(windows_of(found, idx, spec, hop)).astype(np.float32))
+        out[part] = (arr[:, :-2], arr[:, -2].astype(np.int64), arr[:, -1].astype(np.int64))
+    return out
+
+
 @dataset("instruments")
 def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
     """train: phrases rendered with data.soundfonts.train + the training recordings; val: the
@@ -332,24 +351,10 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
     x_val, y_val = np.zeros((0, spec.clip_samples), np.float32), np.zeros(0, np.int64)
     n_real = {"train": 0, "val": 0}
     if real.get("folder"):
-        folder = Path(root) / real["folder"]
-        found = find_recordings(folder)
-        if not found:
-            raise FileNotFoundError(f"no recordings under {folder}/<class>/ (classes: {', '.join(LABELS)})")
-        parts = split_recordings(found, list(real.get("val_sources", [])), float(real.get("val_share", 0.2)), seed)
-        hop = float(d.get("hop_seconds", 1.0))
-        key = f"{folder.resolve()}|{spec}|{hop}|".encode() + "|".join(
-            f"{p}:{p.stat().st_size}" for p, _, _ in found).encode()
-        xr, yr, gr = {}, {}, {}
-        for part, idx in parts.items():
-            # one cached array: the windows, then each window's label and recording index as two
-            # more columns (exact in float32)
-            arr = cached_array(f"instruments-real-{part}", key + repr(idx).encode(),
-                               lambda idx=idx: np.column_stack(windows_of(found, idx, spec, hop)).astype(np.float32))
-            xr[part], yr[part], gr[part] = arr[:, :-2], arr[:, -2].astype(np.int64), arr[:, -1].astype(np.int64)
-        keep = _cap_per_class(yr["train"], gr["train"], int(real.get("cap_per_class", 300)), seed)
-        x_tr, y_tr = np.concatenate([x_tr, xr["train"][keep]]), np.concatenate([y_tr, yr["train"][keep]])
-        x_val, y_val = xr["val"], yr["val"]
+        parts = recording_windows(Path(root) / real["folder"], real, spec, float(d.get("hop_seconds", 1.0)), seed)
+        (xr, yr, gr), (x_val, y_val, _) = parts["train"], parts["val"]
+        keep = _cap_per_class(yr, gr, int(real.get("cap_per_class", 300)), seed)
+        x_tr, y_tr = np.concatenate([x_tr, xr[keep]]), np.concatenate([y_tr, yr[keep]])
         n_real = {"train": int(len(keep)), "val": int(len(y_val))}
     as_set = lambda x, y: TensorDataset(torch.from_numpy(np.ascontiguousarray(x, np.float32)),  # noqa: E731
                                         torch.from_numpy(np.asarray(y, np.int64)))
