@@ -253,6 +253,28 @@ def test_spectrogram_axes_match_the_features():
     assert abs(freqs[int(spec.mean(1).argmax())] - 1000) < 100
 
 
+def _band_db(wave: np.ndarray, lo: float, hi: float) -> float:
+    spec = np.abs(np.fft.rfft(wave)) ** 2
+    f = np.fft.rfftfreq(len(wave), 1 / SR)
+    return 10 * np.log10(spec[(f >= lo) & (f < hi)].sum())
+
+
+def test_eq_augmentation_recolours_each_clip_and_keeps_its_peak():
+    from training.engine import batch_augment
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    noise = torch.from_numpy(rng.standard_normal((8, SR)).astype(np.float32) * 0.1)
+    out, *_ = batch_augment({"train": {"eq": 12}}, SR)(noise, torch.zeros(8))
+    assert out.shape == noise.shape and torch.isfinite(out).all()
+    torch.testing.assert_close(out.abs().amax(1), noise.abs().amax(1))
+    # the low/high balance moves, by a different amount in each clip, within the EQ's range
+    tilt = [_band_db(o.numpy(), 100, 400) - _band_db(o.numpy(), 3000, 6000)
+            - (_band_db(n.numpy(), 100, 400) - _band_db(n.numpy(), 3000, 6000)) for o, n in zip(out, noise)]
+    assert np.std(tilt) > 2.0 and np.max(np.abs(tilt)) <= 2 * 12 + 1
+    # no EQ asked for: the waveform is unchanged
+    assert batch_augment({"train": {}}, SR) is None
+
+
 # --- ESC-50
 
 

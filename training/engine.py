@@ -136,6 +136,25 @@ def _noise(x: torch.Tensor, prob: float, snr_db=(5.0, 40.0)) -> torch.Tensor:
     return x + torch.randn_like(x) * scale[:, None]
 
 
+def _eq(x: torch.Tensor, max_db: float, points: int = 6) -> torch.Tensor:
+    """Each waveform through a random smooth EQ (another microphone, room or phone): a gain
+    curve of `points` random levels in +-max_db, spaced evenly on a log-frequency axis from
+    50 Hz up and interpolated between them, applied in the frequency domain; the clip's
+    peak level is kept."""
+    n = x.shape[1]
+    spec = torch.fft.rfft(x, dim=1)
+    bins = spec.shape[1]
+    pos = torch.log2(torch.arange(bins, device=x.device).clamp_min(1) / max(bins - 1, 1) * 2 ** 8).clamp(0, 8)
+    pos = pos / 8 * (points - 1)  # 0..points-1: 1/256 of Nyquist (~16-100 Hz) .. Nyquist
+    levels = (torch.rand(len(x), points, device=x.device) * 2 - 1) * max_db
+    lo = pos.floor().long().clamp(max=points - 2)
+    frac = pos - lo
+    gain_db = levels[:, lo] * (1 - frac) + levels[:, lo + 1] * frac
+    y = torch.fft.irfft(spec * 10 ** (gain_db / 20), n=n, dim=1)
+    peak_in, peak_out = x.abs().amax(1, keepdim=True), y.abs().amax(1, keepdim=True).clamp_min(1e-8)
+    return y * (peak_in / peak_out)
+
+
 def _flip_crop(x: torch.Tensor, hflip: bool, pad: int) -> torch.Tensor:
     """With hflip, half the images mirrored left-right; with pad > 0, each shifted by up to
     `pad` pixels (reflection-padded random crop of the same size)."""
@@ -152,15 +171,17 @@ def _flip_crop(x: torch.Tensor, hflip: bool, pad: int) -> torch.Tensor:
 
 def batch_augment(cfg: dict, sample_rate: int | None = None):
     """Batch augmentation. Waveforms: train.time_shift (max seconds, circular), train.speed
-    (max relative speed change), train.noise (share of clips given white noise at 5-40 dB SNR).
+    (max relative speed change), train.noise (share of clips given white noise at 5-40 dB SNR),
+    train.eq (max dB of a random smooth EQ curve per clip).
     Images: train.hflip (mirror half the images), train.crop_pad (random shift in pixels).
     Both: train.mixup (Beta alpha). Returns f(x, y) -> (x, y_a, y_b, lam) or None."""
     t = cfg["train"]
     shift_s, alpha = float(t.get("time_shift", 0) or 0), float(t.get("mixup", 0) or 0)
     speed, noise = float(t.get("speed", 0) or 0), float(t.get("noise", 0) or 0)
     hflip, crop_pad = bool(t.get("hflip")), int(t.get("crop_pad", 0) or 0)
+    eq = float(t.get("eq", 0) or 0)
     wave = sample_rate is not None
-    if not ((shift_s or speed or noise) and wave) and not alpha and not (hflip or crop_pad):
+    if not ((shift_s or speed or noise or eq) and wave) and not alpha and not (hflip or crop_pad):
         return None
     beta = torch.distributions.Beta(alpha, alpha) if alpha else None
 
@@ -170,6 +191,8 @@ def batch_augment(cfg: dict, sample_rate: int | None = None):
         if wave and x.dim() == 2:
             if speed:
                 x = _speed(x, speed)
+            if eq:
+                x = _eq(x, eq)
             if shift_s:
                 max_shift = int(shift_s * sample_rate)
                 shifts = torch.randint(-max_shift, max_shift + 1, (len(x),)).tolist()
