@@ -2,9 +2,9 @@
 import numpy as np
 import torch
 
-from models.fusion import (FusionHead, audio_quality, fit_temperature, image_quality, nll, product_of_experts,
-                           tempered_log_probs)
-from training.fusion_study import AUDIO_SNR, check_bar, degrade_audio, degrade_images
+from models.fusion import (FusionHead, audio_quality, degradation, degradation_scale, fit_temperature, image_quality,
+                           nll, product_of_experts, tempered_log_probs)
+from training.fusion_study import AUDIO_SNR, bar_score, check_bar, degrade_audio, degrade_images
 
 K = 10
 
@@ -84,6 +84,33 @@ def test_bar_check():
     assert not any(check_bar(bad).values())
 
 
+def test_bar_score_counts_conditions_the_way_the_bar_does():
+    rows = [{"sweep": "image", "level": 0, "image": 0.9, "audio": 0.8, "f": 0.9},   # equal: met
+            {"sweep": "both", "level": 0, "image": 0.9, "audio": 0.8, "f": 0.9},    # clean pair: equal is met
+            {"sweep": "both", "level": 2, "image": 0.5, "audio": 0.7, "f": 0.7},    # both degraded: equal is not
+            {"sweep": "audio", "level": 3, "image": 0.9, "audio": 0.4, "f": 0.88}]  # below the image: not met
+    met, worst, neg_nll, mean = bar_score(rows, "f")
+    assert met == 2 and abs(worst + 0.02) < 1e-9 and abs(mean - 0.845) < 1e-9 and neg_nll == 0
+    for r, nll in zip(rows, (0.1, 0.2, 0.3, 0.4)):
+        r["f nll"] = nll
+    assert bar_score(rows, "f")[2] == -0.25
+
+
+def test_degradation_features_are_zero_on_clean_inputs_and_grow_beyond_them():
+    rng = np.random.default_rng(6)
+    clean = rng.normal([0.1, 0.9], 0.01, (500, 2))           # measure 0 rises with noise, measure 1 falls
+    degraded = clean + rng.uniform(0, 0.5, (500, 1)) * np.array([1.0, -1.0])
+    scale = degradation_scale(clean, degraded, knots=3)
+    assert len(scale["knots"]) == 2 and all(len(k) == 3 and k == sorted(k) for k in scale["knots"])
+    assert (degradation(clean, scale) == 0).all(axis=1).mean() > 0.95
+    ramp = np.stack([np.linspace(0.1, 0.7, 50), np.full(50, 0.9)], 1)  # measure 0 worse and worse
+    feats = degradation(ramp, scale)
+    assert feats.shape == (50, 6) and (np.diff(feats, axis=0) >= 0).all() and feats[-1, :3].sum() > feats[25, :3].sum() > 0
+    assert (feats[:, 3:] == 0).all()
+    falling = degradation(np.array([[0.1, 0.5]]), scale)  # measure 1 below its clean range counts too
+    assert falling[0, 3] > 0.3
+
+
 def test_quality_measures_rank_degraded_inputs_below_clean_ones():
     rng = np.random.default_rng(4)
     digit = torch.zeros(6, 1, 28, 28)
@@ -131,3 +158,33 @@ def test_quality_gate_lets_the_head_drop_an_expert_only_when_its_input_is_degrad
         assert "quality" in str(exc)
     else:
         raise AssertionError("a quality-gated head must refuse inputs without their quality")
+
+
+def test_degradation_gated_head_keeps_clean_inputs_weights_and_drops_degraded_ones():
+    """The same experts as above, the head gated only on degradation features (no confidence
+    features, no class prior): clean-looking inputs all get one weight per modality."""
+    rng = np.random.default_rng(7)
+    n = 6000
+    labels = rng.integers(0, K, n)
+    degraded = rng.random(n) < 0.5
+    a = softmax(expert(labels, 1.2, rng))
+    zb = expert(labels, 4.0, rng)
+    zb[degraded] = expert(rng.integers(0, K, degraded.sum()), 4.0, rng)
+    b = softmax(zb)
+    quality = [rng.normal(0.1, 0.01, (n, 1)), np.where(degraded, 0.3, 0.9)[:, None] + rng.normal(0, 0.01, (n, 1))]
+    fit, test = slice(0, 4500), slice(4500, None)
+    scales = [degradation_scale(q[fit][~degraded[fit]], q[fit][degraded[fit]], knots=2) for q in quality]
+    head = FusionHead.fit([a[fit], b[fit]], labels[fit], [1.0, 1.0], quality=[q[fit] for q in quality],
+                          confidence=False, scales=scales, class_bias=False)
+    assert head.quality_dims == 2 and not np.any(head.bias)
+    qt = [q[test] for q in quality]
+    w = head.weights([a[test], b[test]], qt)
+    clean, bad = ~degraded[test], degraded[test]
+    inside = (degradation(qt[1], scales[1]) == 0).all(1) & (degradation(qt[0], scales[0]) == 0).all(1)
+    assert np.ptp(w[clean & inside], axis=0).max() < 1e-9  # no confidence features: one weight for all clean inputs
+    assert w[bad, 1].mean() < 0.3 * w[clean, 1].mean()
+    fused = head([a[test], b[test]], qt)
+    acc = lambda p, m: (p.argmax(1) == labels[test])[m].mean()  # noqa: E731
+    assert acc(fused, bad) >= acc(a[test], bad) - 0.03 and acc(fused, clean) >= acc(b[test], clean) - 0.02
+    again = FusionHead.from_dict(head.to_dict())
+    np.testing.assert_allclose(again([a[:5], b[:5]], [q[:5] for q in quality]), head([a[:5], b[:5]], [q[:5] for q in quality]))
