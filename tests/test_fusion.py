@@ -125,17 +125,23 @@ def test_quality_measures_rank_degraded_inputs_below_clean_ones():
     assert snr[0] == 1.0 and snr[0] > snr[1] > snr[2] >= 0.0
 
 
-def test_quality_gate_lets_the_head_drop_an_expert_only_when_its_input_is_degraded():
-    """Expert b is good on clean inputs and confidently wrong on degraded ones, and its own
-    confidence does not tell them apart: only the quality measure does."""
-    rng = np.random.default_rng(5)
-    n = 6000
+def clean_or_garbage_experts(seed: int, n: int = 6000):
+    """Expert a: weak, never degraded. Expert b: strong on clean inputs and, on the degraded
+    half, as sure about a random class. Returns (rng, labels, degraded mask, p_a, p_b)."""
+    rng = np.random.default_rng(seed)
     labels = rng.integers(0, K, n)
     degraded = rng.random(n) < 0.5
     a = softmax(expert(labels, 1.2, rng))
     zb = expert(labels, 4.0, rng)
-    zb[degraded] = expert(rng.integers(0, K, degraded.sum()), 4.0, rng)  # as sure, about a random class
-    b = softmax(zb)
+    zb[degraded] = expert(rng.integers(0, K, degraded.sum()), 4.0, rng)
+    return rng, labels, degraded, a, softmax(zb)
+
+
+def test_quality_gate_lets_the_head_drop_an_expert_only_when_its_input_is_degraded():
+    """Expert b is good on clean inputs and confidently wrong on degraded ones, and its own
+    confidence does not tell them apart: only the quality measure does."""
+    rng, labels, degraded, a, b = clean_or_garbage_experts(5)
+    n = len(labels)
     quality = [np.zeros((n, 1)), degraded[:, None].astype(float) + rng.normal(0, 0.05, (n, 1))]
     fit, test = slice(0, 4500), slice(4500, None)
     plain = FusionHead.fit([a[fit], b[fit]], labels[fit], [1.0, 1.0])
@@ -163,14 +169,8 @@ def test_quality_gate_lets_the_head_drop_an_expert_only_when_its_input_is_degrad
 def test_degradation_gated_head_keeps_clean_inputs_weights_and_drops_degraded_ones():
     """The same experts as above, the head gated only on degradation features (no confidence
     features, no class prior): clean-looking inputs all get one weight per modality."""
-    rng = np.random.default_rng(7)
-    n = 6000
-    labels = rng.integers(0, K, n)
-    degraded = rng.random(n) < 0.5
-    a = softmax(expert(labels, 1.2, rng))
-    zb = expert(labels, 4.0, rng)
-    zb[degraded] = expert(rng.integers(0, K, degraded.sum()), 4.0, rng)
-    b = softmax(zb)
+    rng, labels, degraded, a, b = clean_or_garbage_experts(7)
+    n = len(labels)
     quality = [rng.normal(0.1, 0.01, (n, 1)), np.where(degraded, 0.3, 0.9)[:, None] + rng.normal(0, 0.01, (n, 1))]
     fit, test = slice(0, 4500), slice(4500, None)
     scales = [degradation_scale(q[fit][~degraded[fit]], q[fit][degraded[fit]], knots=2) for q in quality]
