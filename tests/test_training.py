@@ -119,6 +119,14 @@ def test_channels_last_training_keeps_the_model_and_its_outputs():
         assert torch.allclose(model(x), plain(x), atol=1e-5)
 
 
+def test_reproduce_command_leaves_out_where_a_trial_run_wrote(monkeypatch):
+    from training.common import reproduce_command
+    monkeypatch.setattr(sys, "argv", ["train.py", "--config", "c.yaml", "--set", "output=runs/x.pt", "--set",
+                                      "train.epochs=12", "--set", "data.note=a b"])
+    assert reproduce_command("training.train") == \
+        "python -m training.train --config c.yaml --set train.epochs=12 --set 'data.note=a b'"
+
+
 def test_train_writes_a_checkpoint_the_app_can_serve(cfg_path, tmp_path):
     out = run("training.train", "--config", cfg_path)
     assert "first batch: loss" in out and "-> ok" in out

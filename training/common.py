@@ -66,8 +66,16 @@ def artifacts_dir(cfg: dict) -> Path:
 
 
 def reproduce_command(module: str) -> str:
-    args = [a for a in sys.argv[1:]]
-    return " ".join(["python -m", module] + [shlex.quote(a) for a in args])
+    """The command line that made this run, less a `--set output=...` (where a trial run wrote its
+    file; the same command without it writes the checkpoint where the app looks)."""
+    args, out, i = sys.argv[1:], [], 0
+    while i < len(args):
+        if args[i] == "--set" and args[i + 1:i + 2] and args[i + 1].startswith("output="):
+            i += 2
+            continue
+        out.append(args[i])
+        i += 1
+    return " ".join(["python -m", module] + [shlex.quote(a) for a in out])
 
 
 def train_command(cfg_path, overrides: dict, output: str) -> list[str]:
