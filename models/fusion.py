@@ -146,7 +146,7 @@ class FusionHead:
         logps, gates = self._inputs(probs, quality)
         if self.smoothing is not None:
             k = logps[0].shape[-1]
-            logps = [np.logaddexp(np.log1p(-e) + lp, np.log(e / k)) for e, lp in zip(self.smoothing, logps)]
+            logps = [np.logaddexp(np.log1p(-e) + lp, np.log(max(e, EPS) / k)) for e, lp in zip(self.smoothing, logps)]
         z = sum(np.logaddexp(0, a + g @ c)[:, None] * lp for a, c, g, lp in zip(self.a, self.c, gates, logps))
         z = z + self.bias
         z -= z.max(axis=-1, keepdims=True)
@@ -185,7 +185,7 @@ class FusionHead:
         def mixed(i):
             if not smoothing:
                 return lp[i]
-            eps = torch.sigmoid(e[i])
+            eps = torch.sigmoid(e[i]).clamp_min(EPS)
             return torch.logaddexp(torch.log1p(-eps) + lp[i], torch.log(eps / k))
 
         def closure():

@@ -122,7 +122,7 @@ def test_channels_last_training_keeps_the_model_and_its_outputs():
 def test_reproduce_command_leaves_out_where_a_trial_run_wrote(monkeypatch):
     from training.common import reproduce_command
     monkeypatch.setattr(sys, "argv", ["train.py", "--config", "c.yaml", "--set", "output=runs/x.pt", "--set",
-                                      "train.epochs=12", "--set", "data.note=a b"])
+                                      "train.epochs=12", "--set", "data.note=a b", "--set=output=runs/y.pt"])
     assert reproduce_command("training.train") == \
         "python -m training.train --config c.yaml --set train.epochs=12 --set 'data.note=a b'"
 

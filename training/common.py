@@ -73,6 +73,9 @@ def reproduce_command(module: str) -> str:
         if args[i] == "--set" and args[i + 1:i + 2] and args[i + 1].startswith("output="):
             i += 2
             continue
+        if args[i].startswith("--set=output="):
+            i += 1
+            continue
         out.append(args[i])
         i += 1
     return " ".join(["python -m", module] + [shlex.quote(a) for a in out])

@@ -139,8 +139,8 @@ def _noise(x: torch.Tensor, prob: float, snr_db=(5.0, 40.0)) -> torch.Tensor:
 def _eq(x: torch.Tensor, max_db: float, points: int = 6) -> torch.Tensor:
     """Each waveform through a random smooth EQ (another microphone, room or phone): a gain
     curve of `points` random levels in +-max_db, spaced evenly on a log-frequency axis from
-    50 Hz up and interpolated between them, applied in the frequency domain; the clip's
-    peak level is kept."""
+    1/256 of the Nyquist frequency (16 Hz at 8 kHz) up to Nyquist and interpolated between
+    them, applied in the frequency domain; the clip's peak level is kept."""
     n = x.shape[1]
     spec = torch.fft.rfft(x, dim=1)
     bins = spec.shape[1]

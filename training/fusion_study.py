@@ -82,9 +82,9 @@ def load_models(image_checkpoint=ROOT / "checkpoints/mnist/cnn.pt"):
 
 
 def paired_sets(per_clip: int, seed: int = 0, calib_extra: int = 0):
-    """{"calib": ..., "study": ...}: each (images in [0,1], waveforms, labels, clip index of each
-    pair). Calibration clips get `calib_extra` more images each (drawn apart, so the study's
-    pairs do not depend on it)."""
+    """{"calib": ..., "study": ...}: each (images in [0,1], waveforms, labels, clip index and image
+    index of each pair). Calibration clips get `calib_extra` more images each (drawn apart, so the
+    study's pairs do not depend on it)."""
     rng = np.random.default_rng(seed)
     mcfg = load_config(ROOT / "training/configs/mnist.yaml")
     scfg = load_config(ROOT / "training/configs/spoken-digits.yaml")
@@ -99,7 +99,7 @@ def paired_sets(per_clip: int, seed: int = 0, calib_extra: int = 0):
         if name == "calib" and calib_extra:
             more = pairs(labels[half].numpy(), y[lo:hi].numpy(), calib_extra, np.random.default_rng(seed + 3))
             ci, ii = np.r_[ci, more[0]], np.r_[ii, more[1]]
-        out[name] = (x01[lo:hi][ii], waves[half][ci], labels[half][ci].numpy(), ci)
+        out[name] = (x01[lo:hi][ii], waves[half][ci], labels[half][ci].numpy(), ci, ii)
     return out
 
 
@@ -191,11 +191,13 @@ def run(per_clip: int = 4, seed: int = 0, log=print, **models) -> dict:
     sets = paired_sets(per_clip, seed, CALIB_EXTRA_PAIRS)
     norm = lambda x01: (x01 - MNIST_MEAN) / MNIST_STD  # noqa: E731
     rng = np.random.default_rng(seed + 1)
-    cx, cw, cy, clip = sets["calib"]
+    cx, cw, cy, clip, image = sets["calib"]
     # calibration clips: 70% fit the temperatures and the heads, 30% choose among the candidates
-    # (split by clip: a clip's pairs are all on one side)
-    choose = np.random.default_rng(seed + 2).random(clip.max() + 1)[clip] < SELECTION_SHARE
-    fx, fw, fy = cx[~choose], cw[~choose], cy[~choose]
+    # (split by clip: a clip's pairs are all on one side; a choosing pair whose image also serves
+    # in a fitting pair is dropped, so the choice is made on images and clips the fit never saw)
+    fit = np.random.default_rng(seed + 2).random(clip.max() + 1)[clip] >= SELECTION_SHARE
+    choose = ~fit & ~np.isin(image, image[fit])
+    fx, fw, fy = cx[fit], cw[fit], cy[fit]
     # fitting pairs: each clean, and again FIT_DRAWS times at degradation levels drawn per modality
     # and pair, so the temperatures and the heads see the (image, sound) conditions they will fuse
     reps = FIT_DRAWS + 1
@@ -230,9 +232,10 @@ def run(per_clip: int = 4, seed: int = 0, log=print, **models) -> dict:
             f"mean {mean:.4f}"
             + ("  <- chosen" if name == chosen else ""))
     method = "product" if chosen == "product" else "head"
-    head = heads.get(chosen) or next(iter(heads.values()))
+    # the study's "head" column: the chosen head, or the best-scored one when the product wins
+    head = heads.get(chosen) or heads[max(heads, key=lambda name: scores[name])]
     log(f"temperatures image {temps[0]:.2f}, audio {temps[1]:.2f}; fusion: {chosen}")
-    sx, sw, sy, _ = sets["study"]
+    sx, sw, sy, _, _ = sets["study"]
     result = {"temperatures": {"image": temps[0], "audio": temps[1]}, "method": method, "fusion": chosen,
               "head": head.to_dict(), "pairs": int(len(sy)),
               "selection": {"pairs": int(len(sy_)), "conditions": len(rows),
