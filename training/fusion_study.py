@@ -108,11 +108,14 @@ def qualities(x01: torch.Tensor, waves: torch.Tensor) -> list[np.ndarray]:
     return [image_quality(x01.numpy()), audio_quality(waves.numpy())]
 
 
+def _acc(p: np.ndarray, labels: np.ndarray) -> float:
+    return float((p.argmax(1) == labels).mean())
+
+
 def accuracies(pimg, paud, labels, temps, head, quality) -> dict:
-    def acc(p):
-        return float((p.argmax(1) == labels).mean())
-    return {"image": acc(pimg), "audio": acc(paud), "product": acc(product_of_experts([pimg, paud], temps)),
-            "head": acc(head([pimg, paud], quality))}
+    return {"image": _acc(pimg, labels), "audio": _acc(paud, labels),
+            "product": _acc(product_of_experts([pimg, paud], temps), labels),
+            "head": _acc(head([pimg, paud], quality), labels)}
 
 
 # The fusions tried, each chosen or not on calibration clips (never on the study's): the product,
@@ -157,10 +160,6 @@ def bar_score(rows: list[dict], key: str) -> tuple[int, float, float, float]:
         margins.append(margin)
     nll = float(np.mean([r.get(f"{key} nll", 0.0) for r in rows]))
     return met, round(min(margins), 6), -nll, float(np.mean([r[key] for r in rows]))
-
-
-def _acc(p: np.ndarray, labels: np.ndarray) -> float:
-    return float((p.argmax(1) == labels).mean())
 
 
 def _nll(p: np.ndarray, labels: np.ndarray) -> float:
