@@ -139,6 +139,9 @@ class AudioClassifier(nn.Module):
         self.augment = SpecAugment(**(spec_augment or {}))
         self.body = body
         self.expand_to = expand_to  # ImageNet-pretrained bodies want 3 channels: repeat the one
+        if self.frontend.channels not in (1, expand_to):
+            raise ValueError(f"audio.extra_n_ffts gives {self.frontend.channels} channels; this model takes "
+                             f"1{f' or {expand_to}' if expand_to > 1 else ''}")
 
     def features(self, wave):
         return self.frontend(wave)
@@ -214,7 +217,8 @@ def audio_lstm(spec: dict, num_classes: int, hidden: int = 128, layers: int = 2,
 @register("audio-effnet")
 def audio_effnet(spec: dict, num_classes: int, variant: str = "lite0", pretrained: bool = False,
                  dropout: float | None = None, spec_augment: dict | None = None) -> nn.Module:
-    """ImageNet-pretrained EfficientNet-Lite on log-mels (the one mel channel repeated to RGB)."""
+    """ImageNet-pretrained EfficientNet-Lite on log-mels: the one mel channel repeated to RGB,
+    or three channels of different STFT windows (audio.extra_n_ffts: two more)."""
     body = efficientnet_lite(variant, num_classes=num_classes, pretrained=pretrained, dropout=dropout)
     return AudioClassifier(spec, body, spec_augment, expand_to=3)
 

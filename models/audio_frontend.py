@@ -67,6 +67,10 @@ class AudioSpec:
     top_db: float | None = 80.0
     trim_db: float | None = None  # trim leading/trailing silence quieter than peak - trim_db (spoken words)
     peak_normalize: bool = False  # scale each recording to peak 1 (speakers and microphones differ by 60 dB)
+    # more channels: the same mel grid from STFTs of other window lengths (a multi-resolution
+    # input: short windows keep transients sharp, long ones resolve pitch); channel 0 is n_fft's.
+    # A window shorter than n_fft is zero-padded to n_fft (so no mel band falls between bins).
+    extra_n_ffts: tuple = ()
 
     @property
     def clip_samples(self) -> int:
@@ -81,7 +85,7 @@ class AudioSpec:
         return {"kind": "audio", "sample_rate": self.sample_rate, "clip_seconds": self.clip_seconds,
                 "n_mels": self.n_mels, "n_fft": self.n_fft, "hop_length": self.hop_length,
                 "f_min": self.f_min, "f_max": self.f_max, "top_db": self.top_db, "trim_db": self.trim_db,
-                "peak_normalize": self.peak_normalize}
+                "peak_normalize": self.peak_normalize, "extra_n_ffts": list(self.extra_n_ffts)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "AudioSpec":
@@ -91,7 +95,8 @@ class AudioSpec:
                    n_mels=int(d.get("n_mels", 64)), n_fft=int(d.get("n_fft", 400)),
                    hop_length=int(d.get("hop_length", 160)), f_min=float(d.get("f_min", 0.0)),
                    f_max=opt_float(d.get("f_max")), top_db=opt_float(d.get("top_db", 80.0)),
-                   trim_db=opt_float(d.get("trim_db")), peak_normalize=bool(d.get("peak_normalize", False)))
+                   trim_db=opt_float(d.get("trim_db")), peak_normalize=bool(d.get("peak_normalize", False)),
+                   extra_n_ffts=tuple(int(k) for k in d.get("extra_n_ffts") or ()))
 
 
 # --- loading
@@ -285,39 +290,57 @@ def windows(y: np.ndarray, n: int, hop: int, sample_rate: int) -> tuple[np.ndarr
 
 
 class LogMel(nn.Module):
-    """(B, samples) -> (B, 1, n_mels, frames): power mel spectrogram in dB, normalised by a
+    """(B, samples) -> (B, C, n_mels, frames): power mel spectrogram in dB, normalised by a
     fixed mean/std. Stored inside the model so training and the app compute the same features;
-    mean/std are buffers, so a checkpoint carries the training statistics."""
+    mean/std are buffers, so a checkpoint carries the training statistics. C is 1, or 1 +
+    len(extra_n_ffts): the same mel grid and hop from STFTs of other window lengths, each
+    channel with its own statistics. `mel` (channel 0) is what the app shows and re-synthesises."""
 
     def __init__(self, sample_rate: int, n_fft: int = 400, hop_length: int = 160, n_mels: int = 64,
                  f_min: float = 0.0, f_max: float | None = None, top_db: float | None = 80.0,
-                 mean: float = 0.0, std: float = 1.0):
+                 mean: float = 0.0, std: float = 1.0, extra_n_ffts=()):
         super().__init__()
         import torchaudio
-        self.mel = torchaudio.transforms.MelSpectrogram(
-            sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, n_mels=n_mels,
-            f_min=f_min, f_max=f_max, power=2.0, mel_scale=MEL_SCALE)
+
+        def mel(k):  # a window of k samples; a shorter one than n_fft is zero-padded to n_fft
+            return torchaudio.transforms.MelSpectrogram(
+                sample_rate=sample_rate, n_fft=max(k, n_fft), win_length=k, hop_length=hop_length, n_mels=n_mels,
+                f_min=f_min, f_max=f_max, power=2.0, mel_scale=MEL_SCALE)
+        self.mel = mel(n_fft)
+        self.extra = nn.ModuleList([mel(int(k)) for k in extra_n_ffts])
         self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=top_db)
-        self.register_buffer("mean", torch.tensor(float(mean)))
-        self.register_buffer("std", torch.tensor(float(std)))
+        shape = () if not self.extra else (self.channels, 1, 1)
+        self.register_buffer("mean", torch.full(shape, float(mean)))
+        self.register_buffer("std", torch.full(shape, float(std)))
+
+    @property
+    def channels(self) -> int:
+        return 1 + len(self.extra)
 
     @classmethod
     def from_spec(cls, spec: AudioSpec, mean: float = 0.0, std: float = 1.0) -> "LogMel":
         return cls(spec.sample_rate, spec.n_fft, spec.hop_length, spec.n_mels, spec.f_min, spec.f_max,
-                   spec.top_db, mean, std)
+                   spec.top_db, mean, std, spec.extra_n_ffts)
 
-    def set_stats(self, mean: float, std: float) -> None:
-        """Normalisation from training statistics (dB mean and std over the training set)."""
-        self.mean.fill_(float(mean))
-        self.std.fill_(max(float(std), 1e-6))
+    def set_stats(self, mean, std) -> None:
+        """Normalisation from training statistics (dB mean and std over the training set): a
+        number, or one per channel."""
+        for buf, value in ((self.mean, mean), (self.std, std)):
+            v = torch.as_tensor(value, dtype=torch.float32).reshape(-1, 1, 1)
+            buf.copy_(torch.broadcast_to(v if self.extra else v.reshape(()), buf.shape))
+        self.std.clamp_(min=1e-6)
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+    def db(self, wave: torch.Tensor) -> torch.Tensor:
+        """(B, C, mels, frames) in dB, before normalisation."""
         if wave.dim() == 1:
             wave = wave.unsqueeze(0)
-        # (B, 1, mels, frames) before AmplitudeToDB: on a 3-D input its top_db clamp is taken
-        # against the max of the whole batch, so a clip's features would depend on its batch.
-        spec = self.mel(wave).unsqueeze(1)
-        return (self.to_db(spec) - self.mean) / self.std
+        # each channel (B, 1, mels, frames) before AmplitudeToDB: on a larger input its top_db
+        # clamp is taken against the max of all of it, so a clip's features would depend on its
+        # batch (or on its other channels).
+        return torch.cat([self.to_db(m(wave).unsqueeze(1)) for m in (self.mel, *self.extra)], 1)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        return (self.db(wave) - self.mean) / self.std
 
 
 def _hz_to_mel(f):

@@ -392,3 +392,53 @@ def test_download_refuses_an_archive_that_is_not_esc50(tmp_path):
     finally:
         server.shutdown()
         server.server_close()
+
+
+MULTI = AudioSpec(sample_rate=SR, clip_seconds=2, n_mels=64, n_fft=512, hop_length=256, extra_n_ffts=(128, 2048))
+
+
+def test_multi_resolution_channels_share_the_grid_and_differ_in_resolution():
+    assert AudioSpec.from_dict(MULTI.to_dict()) == MULTI
+    frontend = LogMel.from_spec(MULTI)
+    assert frontend.channels == 3
+    # clicks 0.25 s apart: sharp in time through the short window, smeared through the long one
+    y = np.zeros(2 * SR, np.float32)
+    y[SR // 8::SR // 4] = 1.0
+    x = frontend.db(torch.from_numpy(y)[None])[0]
+    assert x.shape == (3, MULTI.n_mels, MULTI.frames)
+    envelope = x.mean(1)  # (channels, frames): mean dB over mel bands
+
+    def width(e):  # frames within 6 dB of the peak around the first click
+        around = e[: MULTI.frames // 8 + 8]
+        return int((around > around.max() - 6).sum())
+    short, main, long = (width(e) for e in envelope)
+    assert short <= main < long
+    # channel 0 is exactly the single-resolution front end's output
+    single = LogMel.from_spec(AudioSpec(sample_rate=SR, clip_seconds=2, n_mels=64, n_fft=512, hop_length=256))
+    torch.testing.assert_close(x[:1], single.db(torch.from_numpy(y)[None])[0])
+
+
+def test_multi_resolution_statistics_are_per_channel_and_stored():
+    frontend = LogMel.from_spec(MULTI)
+    wave = torch.from_numpy(tone(2.0, SR))[None]
+    raw = frontend(wave)
+    frontend.set_stats([-30.0, -20.0, -10.0], [20.0, 10.0, 5.0])
+    expect = (raw - torch.tensor([-30.0, -20.0, -10.0]).view(3, 1, 1)) / torch.tensor([20.0, 10.0, 5.0]).view(3, 1, 1)
+    torch.testing.assert_close(frontend(wave), expect)
+    copy = LogMel.from_spec(MULTI)
+    copy.load_state_dict(frontend.state_dict())
+    assert copy.mean.flatten().tolist() == [-30.0, -20.0, -10.0]
+    frontend.set_stats(-5.0, 2.0)  # one number for all channels
+    assert frontend.mean.flatten().tolist() == [-5.0] * 3 and frontend.std.flatten().tolist() == [2.0] * 3
+
+
+def test_multi_resolution_needs_a_model_that_takes_three_channels():
+    from models.architectures import build_model
+    model = build_model("audio-effnet", spec=MULTI.to_dict(), num_classes=4, pretrained=False).eval()
+    with torch.no_grad():
+        assert model(torch.from_numpy(tone(2.0, SR))[None]).shape == (1, 4)
+    with pytest.raises(ValueError, match="3 channels; this model takes 1"):
+        build_model("audio-cnn", spec=MULTI.to_dict(), num_classes=4)
+    two = AudioSpec(sample_rate=SR, clip_seconds=2, extra_n_ffts=(256,))
+    with pytest.raises(ValueError, match="2 channels; this model takes 1 or 3"):
+        build_model("audio-effnet", spec=two.to_dict(), num_classes=4, pretrained=False)

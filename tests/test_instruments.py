@@ -182,3 +182,60 @@ def test_both_models_explain_a_long_recording_in_the_sound_tab_format(name):
     assert len(a.heard) == len(a.waveform) == len(y)
     assert [w["start"] for w in a.timeline] == [0.0, 4.0, 8.0]
     assert set(a.probs) <= set(inst.LABELS) and abs(sum(predictor.predict((inst.RENDER_RATE, y)).values()) - 1) < 1e-4
+
+
+# --- the sampler of recorded notes (training/sampler.py)
+
+def peak_hz(y: np.ndarray, sr: int) -> float:
+    return float(np.argmax(np.abs(np.fft.rfft(y * np.hanning(len(y))))) * sr / len(y))
+
+
+def test_note_names_give_midi_pitches():
+    from training.sampler import pitch_of
+    assert pitch_of(Path("guitar_Cs4_very-long_forte_normal.ogg")) == 61
+    assert pitch_of(Path("Violin.arco.ff.sulA.Ab5.ogg")) == 80
+    assert pitch_of(Path("A4.ogg")) == 69 and pitch_of(Path("As1.ogg")) == 34 and pitch_of(Path("C8.ogg")) == 108
+    assert pitch_of(Path("HEADROOM_PIANO_LEVEL1_CLOSE_60.ogg")) == 60
+    assert pitch_of(Path("cello_A2_025_forte_arco-normal.ogg")) == 45  # "025" is a duration, not a pitch
+    assert pitch_of(Path("john-garner_bwv1002_mov6.ogg")) is None       # a whole performance
+    assert pitch_of(Path("guitar_G5_very-long_forte_harmonics.ogg")) is None
+
+
+def test_sampler_moves_a_recorded_note_to_the_phrase_pitch():
+    from training.sampler import note_events, play
+    sr = 8000
+    t = np.arange(2 * sr) / sr
+    g4 = (np.sin(2 * np.pi * 392.0 * t) * np.exp(-t)).astype(np.float32)       # a recorded G4 (MIDI 67)
+    events = inst._note(0.5, 1.2, 69, 127) + inst._note(0.1, 0.3, 67, 64)       # an A4, and a quieter G4 before it
+    notes = note_events(events)
+    assert notes == [(0.1, 0.3, 67, 64), (0.5, 1.2, 69, 127)]
+    y = play(notes, [(67, g4)], 2.0, sr, np.random.default_rng(0))
+    assert y.shape == (2 * sr,) and np.abs(y[: int(0.1 * sr)]).max() == 0        # silence before the first note
+    a4 = y[int(0.55 * sr): int(1.15 * sr)]
+    assert peak_hz(a4, sr) == pytest.approx(440.0, abs=4)                         # two semitones up
+    assert np.abs(y[int(1.6 * sr):]).max() == 0                                   # released after 1.2 s + <= 0.3 s
+    assert np.abs(y[int(0.15 * sr): int(0.25 * sr)]).max() < np.abs(a4).max()     # velocity 64 < 127
+
+
+def test_sampled_phrases_use_only_training_recordings(tmp_path, monkeypatch):
+    """The sampler's notes come from the training split: no file of a held-out source, and none
+    of the recordings a single-source class gives to validation."""
+    from training import sampler
+    monkeypatch.setenv("XAI_LAB_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "instruments"
+    for label, source, names in [("piano", "a", ["C4", "E4", "G4"]), ("piano", "b", ["C5", "D5"]),
+                                 ("cello", "only", ["C3", "D3", "E3", "F3", "G3"]), ("guitar", "a", ["E3", "mov6"])]:
+        for name in names:
+            path = folder / label / source / f"{name}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, 0.3 * np.sin(2 * np.pi * 220 * np.arange(8000) / 8000), 8000)
+    used = []
+    real_bank = sampler.note_bank
+    monkeypatch.setattr(sampler, "note_bank", lambda files, sr: used.extend(files) or real_bank(files, sr))
+    real = {"val_sources": ["b"], "val_share": 0.2}
+    waves, labels = inst.sampled_set(folder, real, phrases=3, seconds=2.0, seed=0)
+    found = inst.find_recordings(folder)
+    val = {found[i][0] for i in inst.split_recordings(found, ["b"], 0.2, seed=0)["val"]}
+    assert used and not {p for p, _ in used} & val and len(val) == 3   # piano/b (2) + one of cello's 5
+    assert sorted(set(labels.tolist())) == [0, 1, 2]                     # violin has no notes: no phrases
+    assert waves.shape == (9, 2 * inst.RENDER_RATE) and np.abs(waves).max(1).min() > 0.1

@@ -364,3 +364,19 @@ def test_app_bad_files_get_a_message_and_the_server_keeps_serving(client, odd_fi
     labels, *_ = client.predict(handle_file(str(odd_files["six.wav"])), "esc50:cnn", "GradCAM", PREDICTED, 1.0,
                                 api_name="/analyze_sound")
     assert labels["label"] == "tone-1000"
+
+
+def test_a_multi_resolution_model_explains_on_the_shown_spectrogram():
+    """A three-channel front end (three STFT windows): the app shows channel 0's log-mel, and
+    the CAM and the re-synthesis follow that grid."""
+    from models.architectures import build_model
+    from models.audio_frontend import AudioSpec
+    from models.audio_predictor import AudioPredictor
+    spec = AudioSpec(sample_rate=SR, clip_seconds=1.0, n_mels=64, n_fft=512, hop_length=256, extra_n_ffts=(256, 1024))
+    model = build_model("audio-effnet", spec=spec.to_dict(), num_classes=3, pretrained=False)
+    p = AudioPredictor("test:multi", model, ["a", "b", "c"], spec, "body._bn1", torch.device("cpu"))
+    y = tone(2.5, 700.0)
+    a = p.analyze(y, method="GradCAM")
+    assert a.logmel.shape == a.heatmap.shape == (spec.n_mels, len(a.times))
+    assert len(a.heard) == len(y) and np.isfinite(a.heard).all()
+    assert len(a.timeline) >= 2 and sum(a.probs.values()) <= 1.0 + 1e-6

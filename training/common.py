@@ -29,8 +29,8 @@ def build(cfg: dict, data=None) -> torch.nn.Module:
     model = build_model(cfg["arch"], **kwargs)
     if data is not None and hasattr(model, "frontend"):
         with torch.no_grad():  # dB statistics of up to 256 training clips
-            db = model.frontend.to_db(model.frontend.mel(data.train.tensors[0][:256]).unsqueeze(1))
-        model.frontend.set_stats(float(db.mean()), float(db.std()))
+            db = model.frontend.db(data.train.tensors[0][:256]).transpose(0, 1).flatten(1)  # (C, values)
+        model.frontend.set_stats(db.mean(1), db.std(1))
     return model
 
 

@@ -234,6 +234,35 @@ def rendered_set(soundfont_name: str, phrases: int, seconds: float, seed: int) -
     return waves, np.repeat(np.arange(len(LABELS)), phrases)
 
 
+def sampled_set(folder: Path, real: dict, phrases: int, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(waves (N, samples), labels (N,)): phrases played with the single notes of the training
+    recordings (training/sampler.py; never a validation recording), through random recording
+    chains; made once and cached."""
+    from .sampler import note_bank, note_events, play
+    found = find_recordings(folder)
+    train = split_recordings(found, list(real.get("val_sources", [])), float(real.get("val_share", 0.2)),
+                             seed)["train"]
+    files = [(found[i][0], found[i][1]) for i in train]
+    key = (f"{phrases}|{seconds}|{seed}|v1|".encode()
+           + "|".join(f"{p}:{p.stat().st_size}" for p, _ in files).encode())
+
+    def build():
+        bank = note_bank(files, RENDER_RATE)
+        rng = np.random.default_rng(seed + 11)
+        print(f"playing {phrases} phrases per instrument with recorded notes "
+              f"({', '.join(f'{k}: {len(v)}' for k, v in sorted(bank.items()))})", file=sys.stderr, flush=True)
+        clips, labels = [], []
+        for k, label in enumerate(LABELS):
+            for _ in range(phrases if bank.get(label) else 0):
+                clip = play(note_events(phrase(label, rng, seconds)), bank[label], seconds, RENDER_RATE, rng)
+                clips.append(room(clip, rng, RENDER_RATE))
+                labels.append(k)
+        return np.column_stack([np.stack(clips), np.asarray(labels, np.float32)])
+
+    arr = cached_array("instruments-sampled", key, build)
+    return arr[:, :-1], arr[:, -1].astype(np.int64)
+
+
 # --- recordings: <class>/<source>/<recording> or <class>/<recording>
 
 def find_recordings(folder: Path) -> list[tuple[Path, str, str]]:
@@ -335,19 +364,21 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
         raise ValueError(f"soundfonts {sorted(p.name for p in overlap)} are in both train and test")
     phrases, seconds = int(d.get("phrases", 200)), float(d.get("phrase_seconds", spec.clip_seconds))
 
+    def as_clips(w):
+        return np.stack([fix_length(prepare(resample(c, RENDER_RATE, spec.sample_rate), spec), spec.clip_samples)
+                         for c in np.asarray(w)])
+
     def rendered(names, offset):
-        xs, ys = [], []
-        for j, name in enumerate(names):
-            w, y = rendered_set(name, phrases, seconds, seed + offset + j)
-            w = np.stack([fix_length(prepare(resample(c, RENDER_RATE, spec.sample_rate), spec), spec.clip_samples)
-                          for c in np.asarray(w)])
-            xs.append(w)
-            ys.append(y)
-        return np.concatenate(xs), np.concatenate(ys)
+        sets = [rendered_set(name, phrases, seconds, seed + offset + j) for j, name in enumerate(names)]
+        return np.concatenate([as_clips(w) for w, _ in sets]), np.concatenate([y for _, y in sets])
 
     x_tr, y_tr = rendered(fonts["train"], 0)
     x_te, y_te = rendered(fonts["test"], 1000)
     real = d.get("real") or {}
+    n_sampled = 0
+    if real.get("folder") and d.get("sampled_phrases"):
+        w, y = sampled_set(Path(root) / real["folder"], real, int(d["sampled_phrases"]), seconds, seed)
+        x_tr, y_tr, n_sampled = np.concatenate([x_tr, as_clips(w)]), np.concatenate([y_tr, y]), len(y)
     x_val, y_val = np.zeros((0, spec.clip_samples), np.float32), np.zeros(0, np.int64)
     n_real = {"train": 0, "val": 0}
     if real.get("folder"):
@@ -358,8 +389,9 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
         n_real = {"train": int(len(keep)), "val": int(len(y_val))}
     as_set = lambda x, y: TensorDataset(torch.from_numpy(np.ascontiguousarray(x, np.float32)),  # noqa: E731
                                         torch.from_numpy(np.asarray(y, np.int64)))
-    desc = (f"train: {len(y_tr) - n_real['train']} phrases rendered with {', '.join(fonts['train'])} + "
-            f"{n_real['train']} windows of training recordings; val: {n_real['val']} windows of held-out "
+    desc = (f"train: {len(y_tr) - n_real['train'] - n_sampled} phrases rendered with {', '.join(fonts['train'])} + "
+            + (f"{n_sampled} phrases played with the training recordings' notes + " if n_sampled else "")
+            + f"{n_real['train']} windows of training recordings; val: {n_real['val']} windows of held-out "
             f"recordings ({', '.join(real.get('val_sources', [])) or 'none'} + {real.get('val_share', 0.2):.0%} of "
             f"single-source classes, by recording); test: {len(y_te)} phrases rendered with held-out "
             f"{', '.join(fonts['test'])}; {spec.clip_seconds:g} s at {spec.sample_rate} Hz")
