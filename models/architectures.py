@@ -121,12 +121,15 @@ class SpecAugment(nn.Module):
         if not self.training or self.masks == 0:
             return x
         import torchaudio
+        # one mask per clip, shared by its channels (a multi-resolution input's channels are
+        # views of the same sound: a band hidden in one must be hidden in all)
+        keep = torch.ones_like(x[:, :1])
         for _ in range(self.masks):
             if self.freq_mask:
-                x = torchaudio.transforms.FrequencyMasking(self.freq_mask, iid_masks=True)(x)
+                keep = torchaudio.transforms.FrequencyMasking(self.freq_mask, iid_masks=True)(keep)
             if self.time_mask:
-                x = torchaudio.transforms.TimeMasking(self.time_mask, iid_masks=True)(x)
-        return x
+                keep = torchaudio.transforms.TimeMasking(self.time_mask, iid_masks=True)(keep)
+        return x * keep
 
 
 class AudioClassifier(nn.Module):

@@ -81,6 +81,11 @@ class AudioSpec:
         """Frames of a clip's spectrogram (centred STFT)."""
         return 1 + self.clip_samples // self.hop_length
 
+    @property
+    def waveform_key(self) -> str:
+        """The settings a prepared waveform depends on (not the log-mel's): for cache keys."""
+        return f"{self.sample_rate}|{self.clip_seconds}|{self.trim_db}|{self.peak_normalize}"
+
     def to_dict(self) -> dict:
         return {"kind": "audio", "sample_rate": self.sample_rate, "clip_seconds": self.clip_seconds,
                 "n_mels": self.n_mels, "n_fft": self.n_fft, "hop_length": self.hop_length,

@@ -432,6 +432,17 @@ def test_multi_resolution_statistics_are_per_channel_and_stored():
     assert frontend.mean.flatten().tolist() == [-5.0] * 3 and frontend.std.flatten().tolist() == [2.0] * 3
 
 
+def test_spec_augment_hides_the_same_bands_and_frames_in_every_channel():
+    from models.architectures import SpecAugment
+    torch.manual_seed(0)
+    augment = SpecAugment(freq_mask=8, time_mask=20, masks=2).train()
+    x = torch.randn(4, 3, 64, 126)
+    hidden = augment(x) == 0
+    assert hidden.any() and torch.equal(hidden[:, 0], hidden[:, 1]) and torch.equal(hidden[:, 0], hidden[:, 2])
+    assert not torch.equal(hidden[0], hidden[1])  # but each clip has its own masks
+    assert torch.equal(augment.eval()(x), x)
+
+
 def test_multi_resolution_needs_a_model_that_takes_three_channels():
     from models.architectures import build_model
     model = build_model("audio-effnet", spec=MULTI.to_dict(), num_classes=4, pretrained=False).eval()

@@ -199,6 +199,26 @@ def test_note_names_give_midi_pitches():
     assert pitch_of(Path("cello_A2_025_forte_arco-normal.ogg")) == 45  # "025" is a duration, not a pitch
     assert pitch_of(Path("john-garner_bwv1002_mov6.ogg")) is None       # a whole performance
     assert pitch_of(Path("guitar_G5_very-long_forte_harmonics.ogg")) is None
+    assert pitch_of(Path("cello_A2_phrase_forte_arco-legato.ogg")) is None      # several notes
+    assert pitch_of(Path("cello_C3_1_forte_arco-trill.ogg")) is None
+
+
+def test_note_bank_corrects_a_source_whose_octaves_are_named_one_off(tmp_path):
+    """tonejs-instruments' "A3" sounds at 440 Hz: each source folder's octave is checked
+    against the notes' estimated pitch."""
+    from training.sampler import note_bank
+    sr = 8000
+    t = np.arange(sr) / sr
+    files = []
+    for source, names in {"right": {"A4": 440.0, "C5": 523.25, "E4": 329.63}, "off": {"A3": 440.0, "G3": 392.0}}.items():
+        for name, hz in names.items():
+            path = tmp_path / source / f"{name}.wav"
+            path.parent.mkdir(exist_ok=True)
+            sf.write(path, np.concatenate([np.zeros(800), 0.5 * np.sin(2 * np.pi * hz * t)]), sr)
+            files.append((path, "piano"))
+    bank = note_bank(files, sr)
+    assert sorted(p for p, _ in bank["piano"]) == [64, 67, 69, 69, 72]
+    assert all(np.abs(w[:5]).max() > 0 for _, w in bank["piano"])  # each note starts at its onset
 
 
 def test_sampler_moves_a_recorded_note_to_the_phrase_pitch():

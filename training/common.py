@@ -28,8 +28,10 @@ def build(cfg: dict, data=None) -> torch.nn.Module:
         kwargs["num_classes"] = len(data.labels)
     model = build_model(cfg["arch"], **kwargs)
     if data is not None and hasattr(model, "frontend"):
-        with torch.no_grad():  # dB statistics of up to 256 training clips
-            db = model.frontend.db(data.train.tensors[0][:256]).transpose(0, 1).flatten(1)  # (C, values)
+        with torch.no_grad():  # dB statistics of up to 256 training clips, spread over the set (it may be
+            x = data.train.tensors[0]  # ordered by source and class)
+            pick = torch.linspace(0, len(x) - 1, min(256, len(x))).round().long()
+            db = model.frontend.db(x[pick]).transpose(0, 1).flatten(1)  # (C, values)
         model.frontend.set_stats(db.mean(1), db.std(1))
     return model
 

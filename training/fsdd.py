@@ -64,7 +64,7 @@ def fsdd(root: Path, cfg: dict, download: bool = False) -> TaskData:
     if not found:
         raise FileNotFoundError(f"no {{digit}}_{{speaker}}_{{index}}.wav recordings under {folder}")
     spec = audio_spec(cfg)
-    key = f"{folder.resolve()}|{spec}|".encode() + "|".join(f"{p.name}:{p.stat().st_size}" for p, _, _ in found).encode()
+    key = f"{folder.resolve()}|{spec.waveform_key}|".encode() + "|".join(f"{p.name}:{p.stat().st_size}" for p, _, _ in found).encode()
     waves = cached_array(f"fsdd-{spec.sample_rate}", key, lambda: np.stack(
         [fix_length(prepare(load_audio(p, spec.sample_rate), spec), spec.clip_samples) for p, _, _ in found]))
     digits = torch.tensor([d for _, d, _ in found])

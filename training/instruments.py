@@ -243,7 +243,10 @@ def sampled_set(folder: Path, real: dict, phrases: int, seconds: float, seed: in
     train = split_recordings(found, list(real.get("val_sources", [])), float(real.get("val_share", 0.2)),
                              seed)["train"]
     files = [(found[i][0], found[i][1]) for i in train]
-    key = (f"{phrases}|{seconds}|{seed}|v1|".encode()
+    import hashlib
+    from . import sampler
+    code = hashlib.sha1(Path(sampler.__file__).read_bytes()).hexdigest()[:10]  # a change to the sampler re-plays
+    key = (f"{phrases}|{seconds}|{seed}|{code}|".encode()
            + "|".join(f"{p}:{p.stat().st_size}" for p, _ in files).encode())
 
     def build():
@@ -338,7 +341,7 @@ def recording_windows(folder: Path, real: dict, spec, hop: float, seed: int) -> 
     if not found:
         raise FileNotFoundError(f"no recordings under {folder}/<class>/ (classes: {', '.join(LABELS)})")
     parts = split_recordings(found, list(real.get("val_sources", [])), float(real.get("val_share", 0.2)), seed)
-    key = f"{folder.resolve()}|{spec}|{hop}|".encode() + "|".join(f"{p}:{p.stat().st_size}" for p, _, _ in found).encode()
+    key = f"{folder.resolve()}|{spec.waveform_key}|{hop}|".encode() + "|".join(f"{p}:{p.stat().st_size}" for p, _, _ in found).encode()
     out = {}
     for part, idx in parts.items():
         # one cached array: the windows, then each window's label and recording index as two

@@ -6,13 +6,17 @@ violin samples: one timbre each).
 
 A note's pitch is read from its file name (note names as in "A4", "Cs4", "Ab5", or a MIDI
 number as the last part of the name, as in Headroom's "..._CLOSE_60"); files whose pitch cannot
-be read (whole performances) or that hold harmonics are left out. Each note event takes a
+be read (whole performances) or that hold harmonics, phrases, trills or glissandi are left out.
+Some libraries name their octaves one off (tonejs-instruments' "A3" sounds at 440 Hz), so each
+source folder's octave is checked against the estimated pitch (YIN) of its notes and corrected
+by the median difference in whole octaves. Each note event takes a
 recording within a few semitones, shifted to its pitch by resampling, cut to its duration with a
 short release, and scaled by its velocity.
 """
 from __future__ import annotations
 
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +29,7 @@ MAX_SHIFT = 4  # semitones a recording may be moved
 def pitch_of(path: Path) -> int | None:
     """MIDI pitch from a note file's name, or None."""
     stem = Path(path).stem
-    if "harmonic" in stem.lower():
+    if any(word in stem.lower() for word in ("harmonic", "phrase", "trill", "gliss")):
         return None
     parts = re.split(r"[_.\- ]", stem)
     for part in parts:
@@ -38,11 +42,32 @@ def pitch_of(path: Path) -> int | None:
     return None
 
 
+def estimated_pitch(y: np.ndarray, sample_rate: int) -> float:
+    """Median YIN pitch (MIDI, fractional) over the first second of a note; nan if unvoiced."""
+    import librosa
+    part = y[: sample_rate]
+    if len(part) < 2048:
+        return float("nan")
+    f0 = librosa.yin(part, fmin=30, fmax=min(4200, sample_rate / 2 - 1), sr=sample_rate, frame_length=2048)
+    return float(librosa.hz_to_midi(np.median(f0))) if np.isfinite(f0).any() else float("nan")
+
+
+def octave_offsets(named: list[tuple[Path, int, float]]) -> dict[Path, int]:
+    """{source folder: octaves to add to its names' pitches}: the median whole-octave difference
+    between the named and the estimated pitch of its notes (0 where they agree)."""
+    by_source: dict[Path, list[int]] = {}
+    for path, pitch, est in named:
+        if np.isfinite(est):
+            by_source.setdefault(Path(path).parent, []).append(int(round((est - pitch) / 12)))
+    return {src: int(np.median(d)) for src, d in by_source.items()}
+
+
 def note_bank(files: list[tuple[Path, str]], sample_rate: int, seconds: float = 6.0) -> dict[str, list]:
     """{label: [(pitch, waveform), ...]} of the files (path, label) whose pitch is known; each
-    note starts at its onset (leading silence cut) and lasts at most `seconds`."""
+    note starts at its onset (leading silence cut), lasts at most `seconds`, and its named
+    pitch is corrected by its source's octave offset."""
     from models.audio_frontend import load_audio
-    bank: dict[str, list] = {}
+    notes = []
     for path, label in files:
         pitch = pitch_of(path)
         if pitch is None:
@@ -52,8 +77,15 @@ def note_bank(files: list[tuple[Path, str]], sample_rate: int, seconds: float = 
         if peak <= 0:
             continue
         onset = int(np.argmax(np.abs(y) > peak * 10 ** (-30 / 20)))
-        bank.setdefault(label, []).append((pitch, (y[onset: onset + int(seconds * sample_rate)] / peak)
-                                           .astype(np.float32)))
+        y = (y[onset: onset + int(seconds * sample_rate)] / peak).astype(np.float32)
+        notes.append((path, label, pitch, y, estimated_pitch(y, sample_rate)))
+    offsets = octave_offsets([(p, pitch, est) for p, _, pitch, _, est in notes])
+    for src, k in sorted(offsets.items()):
+        if k:
+            print(f"{src}: named {abs(k)} octave(s) {'low' if k > 0 else 'high'}; corrected", file=sys.stderr)
+    bank: dict[str, list] = {}
+    for path, label, pitch, y, _ in notes:
+        bank.setdefault(label, []).append((pitch + 12 * offsets.get(Path(path).parent, 0), y))
     return bank
 
 
@@ -88,9 +120,10 @@ def play(notes: list[tuple[float, float, int, int]], bank: list[tuple[int, np.nd
         if len(pos) == 0:
             continue
         note = np.interp(pos, np.arange(len(wave)), wave).astype(np.float32)
-        tail = max(len(note) - int((end - start) * sample_rate), 0)
-        if tail:
-            note[-tail:] *= np.linspace(1.0, 0.0, tail, dtype=np.float32)
+        # the release: a fade over what follows the note's end, or over the end of a recording
+        # shorter than the note (no click either way)
+        tail = min(max(len(note) - int((end - start) * sample_rate), release), len(note))
+        note[len(note) - tail:] *= np.linspace(1.0, 0.0, tail, dtype=np.float32)
         i = int(start * sample_rate)
         if i >= len(out):
             continue
