@@ -145,12 +145,16 @@ def phone_chain(y: np.ndarray, rate: int, tmp_path: Path, rng) -> np.ndarray:
 @needs_synth
 @pytest.mark.skipif(not CHECKPOINT.with_name(f"{MODEL}.pt").is_file(), reason="instruments checkpoint not trained")
 def test_held_out_soundfont_phrases_keep_their_label_through_a_phone_chain(tmp_path):
+    """40 dry phrases (10 per instrument) of the held-out soundfont, as a 22.05 kHz recording and
+    through a phone-like chain (16 kHz, MP3, noise). The default model gets most of them right and
+    keeps at least 90% of those through the phone (a 12-phrase all-or-nothing version of this test
+    measured luck: one flip in 7)."""
     from models import load_predictor
     from models.audio_frontend import resample
     predictor = load_predictor(f"instruments:{MODEL}", device="cpu")
     font = inst.find_soundfont("TimGM6mb")  # the soundfont held out from training
-    labels = [label for label in inst.LABELS for _ in range(3)]
-    clips = inst.render_phrases(font, labels, 4.0, seed=12345)
+    labels = [label for label in inst.LABELS for _ in range(10)]
+    clips = inst.render_phrases(font, labels, 4.0, seed=777)
     rng = np.random.default_rng(0)
     right = kept = 0
     for clip, label in zip(clips, labels):
@@ -161,8 +165,8 @@ def test_held_out_soundfont_phrases_keep_their_label_through_a_phone_chain(tmp_p
         right += top == label
         kept += top == label and top_phone == label
     print(f"\nheld-out soundfont: {right}/{len(labels)} right; through the phone chain {kept}/{right} kept")
-    assert right >= 7  # of 12 (chance: 3): the model works on a soundfont it never heard
-    assert kept == right  # and what it gets right survives the phone
+    assert right >= 28  # of 40 (chance: 10): the model works on a soundfont it never heard
+    assert kept >= 0.9 * right  # and what it gets right survives the phone
 
 
 @needs_synth
