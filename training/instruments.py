@@ -238,26 +238,26 @@ def sampled_set(folder: Path, real: dict, phrases: int, seconds: float, seed: in
     """(waves (N, samples), labels (N,)): phrases played with the single notes of the training
     recordings (training/sampler.py; never a validation recording), through random recording
     chains; made once and cached."""
-    from .sampler import note_bank, note_events, play
+    import hashlib
+    from . import sampler
     found = find_recordings(folder)
     train = split_recordings(found, list(real.get("val_sources", [])), float(real.get("val_share", 0.2)),
                              seed)["train"]
     files = [(found[i][0], found[i][1]) for i in train]
-    import hashlib
-    from . import sampler
     code = hashlib.sha1(Path(sampler.__file__).read_bytes()).hexdigest()[:10]  # a change to the sampler re-plays
     key = (f"{phrases}|{seconds}|{seed}|{code}|".encode()
            + "|".join(f"{p}:{p.stat().st_size}" for p, _ in files).encode())
 
     def build():
-        bank = note_bank(files, RENDER_RATE)
+        bank = sampler.note_bank(files, RENDER_RATE)
         rng = np.random.default_rng(seed + 11)
         print(f"playing {phrases} phrases per instrument with recorded notes "
               f"({', '.join(f'{k}: {len(v)}' for k, v in sorted(bank.items()))})", file=sys.stderr, flush=True)
         clips, labels = [], []
         for k, label in enumerate(LABELS):
             for _ in range(phrases if bank.get(label) else 0):
-                clip = play(note_events(phrase(label, rng, seconds)), bank[label], seconds, RENDER_RATE, rng)
+                clip = sampler.play(sampler.note_events(phrase(label, rng, seconds)), bank[label], seconds,
+                                    RENDER_RATE, rng)
                 clips.append(room(clip, rng, RENDER_RATE))
                 labels.append(k)
         return np.column_stack([np.stack(clips), np.asarray(labels, np.float32)])
