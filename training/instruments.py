@@ -241,8 +241,7 @@ def sampled_set(folder: Path, real: dict, phrases: int, seconds: float, seed: in
     import hashlib
     from . import sampler
     found = find_recordings(folder)
-    train = split_recordings(found, list(real.get("val_sources", [])), float(real.get("val_share", 0.2)),
-                             seed)["train"]
+    train = split_by_config(found, real, seed)["train"]
     files = [(found[i][0], found[i][1]) for i in train]
     code = hashlib.sha1(Path(sampler.__file__).read_bytes()).hexdigest()[:10]  # a change to the sampler re-plays
     key = (f"{phrases}|{seconds}|{seed}|{code}|".encode()
@@ -300,6 +299,11 @@ def split_recordings(found: list[tuple[Path, str, str]], val_sources: list[str],
     return {"train": sorted(train), "val": sorted(val)}
 
 
+def split_by_config(found: list[tuple[Path, str, str]], real: dict, seed: int) -> dict[str, list[int]]:
+    """split_recordings with the config's data.real settings (the windows and the sampler share it)."""
+    return split_recordings(found, list(real.get("val_sources", [])), float(real.get("val_share", 0.2)), seed)
+
+
 def windows_of(found, indices, spec, hop_seconds: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(windows (W, samples), labels (W,), recording index of each window (W,))."""
     from models.audio_frontend import load_audio, prepare, windows
@@ -340,7 +344,7 @@ def recording_windows(folder: Path, real: dict, spec, hop: float, seed: int) -> 
     found = find_recordings(folder)
     if not found:
         raise FileNotFoundError(f"no recordings under {folder}/<class>/ (classes: {', '.join(LABELS)})")
-    parts = split_recordings(found, list(real.get("val_sources", [])), float(real.get("val_share", 0.2)), seed)
+    parts = split_by_config(found, real, seed)
     key = f"{folder.resolve()}|{spec.waveform_key}|{hop}|".encode() + "|".join(f"{p}:{p.stat().st_size}" for p, _, _ in found).encode()
     out = {}
     for part, idx in parts.items():
