@@ -263,3 +263,53 @@ def test_sampled_phrases_use_only_training_recordings(tmp_path, monkeypatch):
     assert used and not {p for p, _ in used} & val and len(val) == 3   # piano/b (2) + one of cello's 5
     assert sorted(set(labels.tolist())) == [0, 1, 2]                     # violin has no notes: no phrases
     assert waves.shape == (9, 2 * inst.RENDER_RATE) and np.abs(waves).max(1).min() > 0.1
+
+
+def test_training_only_programs_change_the_training_phrases_not_the_instruments():
+    """data.train_programs: more General MIDI programs for the training soundfonts; phrase()
+    draws from them when asked and from the instrument's own otherwise."""
+    rng = np.random.default_rng(3)
+    drawn = {inst.phrase("guitar", rng, 2.0, programs=[24, 25, 26, 27])[0][1][1] for _ in range(60)}
+    assert drawn == {24, 25, 26, 27}
+    assert {inst.phrase("guitar", rng, 2.0)[0][1][1] for _ in range(60)} == set(inst.INSTRUMENTS["guitar"]["programs"])
+
+
+# --- modelled guitars (training/pluck.py)
+
+@pytest.mark.parametrize("pitch", [40, 57, 69, 81])
+def test_modelled_string_sounds_at_its_pitch_and_decays(pitch):
+    from training import pluck
+    from training.sampler import estimated_pitch
+    rng = np.random.default_rng(pitch)
+    params = pluck.guitar(rng)
+    y = pluck.string(pitch, 2.0, 16000, params, rng)
+    assert y.shape == (32000,) and y.dtype == np.float32 and np.abs(y).max() == pytest.approx(1.0)
+    assert abs(estimated_pitch(y, 16000) - pitch) < 0.15  # in tune to 15 cents
+    rms = lambda part: float(np.sqrt(np.mean(part ** 2)))  # noqa: E731
+    assert rms(y[-4000:]) < 0.3 * rms(y[:4000])  # a pluck dies away
+    z = pluck.body(y, 16000, params)
+    assert z.shape == y.shape and np.isfinite(z).all() and not np.allclose(z, y)
+
+
+def test_a_brighter_string_has_more_high_harmonics():
+    from training import pluck
+    params = pluck.guitar(np.random.default_rng(0))
+
+    def centroid(brightness):
+        y = pluck.string(52, 1.0, 16000, {**params, "brightness": brightness, "cutoff": 8000.0},
+                         np.random.default_rng(1))[4000:]  # after the attack: what the string keeps
+        mag = np.abs(np.fft.rfft(y))
+        return float((mag * np.fft.rfftfreq(len(y), 1 / 16000)).sum() / mag.sum())
+
+    assert centroid(0.05) > 1.3 * centroid(0.45)
+
+
+def test_plucked_set_plays_guitar_phrases_on_different_guitars(tmp_path, monkeypatch):
+    monkeypatch.setenv("XAI_LAB_CACHE", str(tmp_path / "cache"))
+    waves, labels = inst.plucked_set(3, 2.0, seed=5)
+    assert waves.shape == (3, 2 * inst.RENDER_RATE) and np.isfinite(waves).all()
+    assert (labels == inst.LABELS.index("guitar")).all()
+    assert (np.sqrt((waves ** 2).mean(1)) > 1e-3).all()  # every phrase sounds
+    assert not np.allclose(waves[0], waves[1])
+    again, _ = inst.plucked_set(3, 2.0, seed=5)  # from the cache: the same clips
+    assert np.array_equal(again, waves) and len(list((tmp_path / "cache").glob("instruments-plucked-*.npy"))) == 1

@@ -89,11 +89,13 @@ def _scale_notes(rng: np.random.Generator, lo: int, hi: int) -> np.ndarray:
     return np.array([n for n in range(lo, hi + 1) if (n - root) % 12 in steps])
 
 
-def phrase(instrument: str, rng: np.random.Generator, seconds: float) -> list[tuple[float, bytes]]:
-    """One musical phrase of about `seconds`, as MIDI events from t = 0 (program change first)."""
+def phrase(instrument: str, rng: np.random.Generator, seconds: float,
+           programs: list[int] | None = None) -> list[tuple[float, bytes]]:
+    """One musical phrase of about `seconds`, as MIDI events from t = 0 (program change first);
+    `programs`: the General MIDI programs to draw from (default: the instrument's own)."""
     spec = INSTRUMENTS[instrument]
     lo, hi = spec["range"]
-    program = int(rng.choice(spec["programs"]))
+    program = int(rng.choice(programs or spec["programs"]))
     events = [(0.0, bytes([0xC0, program])), (0.0, bytes([0xB0, 7, 110])), (0.0, bytes([0xB0, 11, 127])),
               _bend(0.0, 0.0)]
     notes = _scale_notes(rng, lo, hi)
@@ -168,15 +170,16 @@ def fluidsynth_binary() -> str:
 
 
 def render_phrases(soundfont: Path, instruments: list[str], seconds: float, seed: int,
-                   gap: float = 1.5, timeout: float = 3600) -> np.ndarray:
+                   gap: float = 1.5, timeout: float = 3600, programs: dict | None = None) -> np.ndarray:
     """(len(instruments), samples) float32 at RENDER_RATE: one phrase per entry, all played in
     one FluidSynth run (one MIDI file: a soundfont loads once, which takes a minute for a
-    compressed .sf3), with a gap of silence after each so release tails stay in their clip."""
+    compressed .sf3), with a gap of silence after each so release tails stay in their clip.
+    `programs`: {instrument: [GM programs]} to draw from instead of the instrument's own."""
     import soundfile as sf
     rng = np.random.default_rng(seed)
     events, slot = [], seconds + gap
     for i, instrument in enumerate(instruments):
-        events += [(t + i * slot, msg) for t, msg in phrase(instrument, rng, seconds)]
+        events += [(t + i * slot, msg) for t, msg in phrase(instrument, rng, seconds, (programs or {}).get(instrument))]
         events.append((i * slot + seconds + min(0.3, gap / 2), bytes([0xB0, 123, 0])))  # all notes off
     with tempfile.TemporaryDirectory() as tmp:
         mid, wav = Path(tmp) / "phrases.mid", Path(tmp) / "phrases.wav"
@@ -217,17 +220,20 @@ def room(y: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarra
     return (y / peak * rng.uniform(0.2, 0.95) if peak > 0 else y).astype(np.float32)
 
 
-def rendered_set(soundfont_name: str, phrases: int, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def rendered_set(soundfont_name: str, phrases: int, seconds: float, seed: int,
+                 programs: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(waves (N, samples), labels (N,)) for one soundfont, through random recording chains;
     rendered once and cached. The key holds the soundfont, the counts and the seed; after a
     change to phrase() or room(), bump its version tag ("v1") so old renders are not reused."""
     soundfont = find_soundfont(soundfont_name)
-    key = f"{soundfont.resolve()}|{soundfont.stat().st_size}|{phrases}|{seconds}|{seed}|v1".encode()
+    key = f"{soundfont.resolve()}|{soundfont.stat().st_size}|{phrases}|{seconds}|{seed}|v1"
+    key = (key + (f"|programs={sorted((k, sorted(v)) for k, v in programs.items())}" if programs else "")).encode()
 
     def build():
         rng = np.random.default_rng(seed + 7)
         print(f"rendering {phrases} phrases per instrument with {soundfont.name}", file=sys.stderr, flush=True)
-        clips = render_phrases(soundfont, [label for label in LABELS for _ in range(phrases)], seconds, seed)
+        clips = render_phrases(soundfont, [label for label in LABELS for _ in range(phrases)], seconds, seed,
+                               programs=programs)
         return np.stack([room(c, rng, RENDER_RATE) for c in clips])
 
     waves = cached_array(f"instruments-render-{soundfont_name}", key, build)
@@ -263,6 +269,28 @@ def sampled_set(folder: Path, real: dict, phrases: int, seconds: float, seed: in
 
     arr = cached_array("instruments-sampled", key, build)
     return arr[:, :-1], arr[:, -1].astype(np.int64)
+
+
+def plucked_set(phrases: int, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(waves (N, samples), labels (N,)): guitar phrases played on physically modelled guitars
+    (training/pluck.py; a new random guitar for each phrase), through random recording chains;
+    made once and cached."""
+    import hashlib
+    from . import pluck, sampler
+    code = hashlib.sha1(Path(pluck.__file__).read_bytes() + Path(sampler.__file__).read_bytes()).hexdigest()[:10]
+
+    def build():
+        rng = np.random.default_rng(seed + 13)
+        print(f"playing {phrases} guitar phrases on modelled guitars", file=sys.stderr, flush=True)
+        clips = []
+        for _ in range(phrases):
+            notes = sampler.note_events(phrase("guitar", rng, seconds))
+            bank = pluck.bank([p for _, _, p, _ in notes], seconds, RENDER_RATE, pluck.guitar(rng), rng)
+            clips.append(room(sampler.play(notes, bank, seconds, RENDER_RATE, rng), rng, RENDER_RATE))
+        return np.stack(clips)
+
+    waves = cached_array("instruments-plucked", f"{phrases}|{seconds}|{seed}|{code}".encode(), build)
+    return waves, np.full(len(waves), LABELS.index("guitar"), np.int64)
 
 
 # --- recordings: <class>/<source>/<recording> or <class>/<recording>
@@ -375,17 +403,25 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
         return np.stack([fix_length(prepare(resample(c, RENDER_RATE, spec.sample_rate), spec), spec.clip_samples)
                          for c in np.asarray(w)])
 
-    def rendered(names, offset):
-        sets = [rendered_set(name, phrases, seconds, seed + offset + j) for j, name in enumerate(names)]
+    unknown = set(d.get("train_programs") or {}) - set(LABELS)
+    if unknown:
+        raise ValueError(f"data.train_programs: unknown instrument(s) {sorted(unknown)}; expected some of {LABELS}")
+
+    def rendered(names, offset, programs=None):
+        sets = [rendered_set(name, phrases, seconds, seed + offset + j, programs) for j, name in enumerate(names)]
         return np.concatenate([as_clips(w) for w, _ in sets]), np.concatenate([y for _, y in sets])
 
-    x_tr, y_tr = rendered(fonts["train"], 0)
+    x_tr, y_tr = rendered(fonts["train"], 0, d.get("train_programs"))  # more GM programs: training fonts only
     x_te, y_te = rendered(fonts["test"], 1000)
     real = d.get("real") or {}
     n_sampled = 0
     if real.get("folder") and d.get("sampled_phrases"):
         w, y = sampled_set(Path(root) / real["folder"], real, int(d["sampled_phrases"]), seconds, seed)
         x_tr, y_tr, n_sampled = np.concatenate([x_tr, as_clips(w)]), np.concatenate([y_tr, y]), len(y)
+    n_plucked = 0
+    if d.get("plucked_phrases"):
+        w, y = plucked_set(int(d["plucked_phrases"]), seconds, seed)
+        x_tr, y_tr, n_plucked = np.concatenate([x_tr, as_clips(w)]), np.concatenate([y_tr, y]), len(y)
     x_val, y_val = np.zeros((0, spec.clip_samples), np.float32), np.zeros(0, np.int64)
     n_real = {"train": 0, "val": 0}
     if real.get("folder"):
@@ -396,8 +432,10 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
         n_real = {"train": int(len(keep)), "val": int(len(y_val))}
     as_set = lambda x, y: TensorDataset(torch.from_numpy(np.ascontiguousarray(x, np.float32)),  # noqa: E731
                                         torch.from_numpy(np.asarray(y, np.int64)))
-    desc = (f"train: {len(y_tr) - n_real['train'] - n_sampled} phrases rendered with {', '.join(fonts['train'])} + "
+    desc = (f"train: {len(y_tr) - n_real['train'] - n_sampled - n_plucked} phrases rendered with "
+            f"{', '.join(fonts['train'])} + "
             + (f"{n_sampled} phrases played with the training recordings' notes + " if n_sampled else "")
+            + (f"{n_plucked} guitar phrases on modelled guitars + " if n_plucked else "")
             + f"{n_real['train']} windows of training recordings; val: {n_real['val']} windows of held-out "
             f"recordings ({', '.join(real.get('val_sources', [])) or 'none'} + {real.get('val_share', 0.2):.0%} of "
             f"single-source classes, by recording); test: {len(y_te)} phrases rendered with held-out "
