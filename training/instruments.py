@@ -240,16 +240,24 @@ def rendered_set(soundfont_name: str, phrases: int, seconds: float, seed: int,
     return waves, np.repeat(np.arange(len(LABELS)), phrases)
 
 
+def _played_code(*modules) -> str:
+    """A hash of what makes a played phrase: phrase(), room(), the instruments' ranges, the
+    render rate and the modules that play it (a change to any plays the phrases again)."""
+    import hashlib
+    import inspect
+    text = inspect.getsource(phrase) + inspect.getsource(room) + repr(INSTRUMENTS) + str(RENDER_RATE)
+    return hashlib.sha1(text.encode() + b"".join(Path(m.__file__).read_bytes() for m in modules)).hexdigest()[:10]
+
+
 def sampled_set(folder: Path, real: dict, phrases: int, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(waves (N, samples), labels (N,)): phrases played with the single notes of the training
     recordings (training/sampler.py; never a validation recording), through random recording
     chains; made once and cached."""
-    import hashlib
     from . import sampler
     found = find_recordings(folder)
     train = split_by_config(found, real, seed)["train"]
     files = [(found[i][0], found[i][1]) for i in train]
-    code = hashlib.sha1(Path(sampler.__file__).read_bytes()).hexdigest()[:10]  # a change to the sampler re-plays
+    code = _played_code(sampler)
     key = (f"{phrases}|{seconds}|{seed}|{code}|".encode()
            + "|".join(f"{p}:{p.stat().st_size}" for p, _ in files).encode())
 
@@ -275,9 +283,8 @@ def plucked_set(phrases: int, seconds: float, seed: int) -> tuple[np.ndarray, np
     """(waves (N, samples), labels (N,)): guitar phrases played on physically modelled guitars
     (training/pluck.py; a new random guitar for each phrase), through random recording chains;
     made once and cached."""
-    import hashlib
     from . import pluck, sampler
-    code = hashlib.sha1(Path(pluck.__file__).read_bytes() + Path(sampler.__file__).read_bytes()).hexdigest()[:10]
+    code = _played_code(pluck, sampler)
 
     def build():
         rng = np.random.default_rng(seed + 13)
@@ -403,15 +410,21 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
         return np.stack([fix_length(prepare(resample(c, RENDER_RATE, spec.sample_rate), spec), spec.clip_samples)
                          for c in np.asarray(w)])
 
-    unknown = set(d.get("train_programs") or {}) - set(LABELS)
+    train_programs = d.get("train_programs") or {}
+    unknown = set(train_programs) - set(LABELS)
     if unknown:
         raise ValueError(f"data.train_programs: unknown instrument(s) {sorted(unknown)}; expected some of {LABELS}")
+    if not all(isinstance(v, list) and v and all(isinstance(q, int) and 0 <= q <= 127 for q in v)
+               for v in train_programs.values()):
+        raise ValueError("data.train_programs: each instrument needs a list of General MIDI programs (0-127)")
 
     def rendered(names, offset, programs=None):
         sets = [rendered_set(name, phrases, seconds, seed + offset + j, programs) for j, name in enumerate(names)]
         return np.concatenate([as_clips(w) for w, _ in sets]), np.concatenate([y for _, y in sets])
 
-    x_tr, y_tr = rendered(fonts["train"], 0, d.get("train_programs"))  # more GM programs: training fonts only
+    # train_programs: the programs the training fonts play instead of the instruments' own (list
+    # those too to keep them); the held-out font always plays the instruments' own
+    x_tr, y_tr = rendered(fonts["train"], 0, train_programs or None)
     x_te, y_te = rendered(fonts["test"], 1000)
     real = d.get("real") or {}
     n_sampled = 0

@@ -8,8 +8,8 @@ resonances are drawn at random (nylon-like to steel-like), then the phrase of
 training/instruments.py is played on it through training/sampler.py.
 
 The string: a delay line of one period with a two-tap loss filter (brightness) and a first-order
-allpass for the fractional part of the period, excited by one period of low-passed noise with a
-comb notch at the pick position (Jaffe and Smith 1983).
+allpass for the fractional part of the period (Jaffe and Smith 1983), its initial shape a
+triangle peaking at the pick position plus some noise, low-passed by the pick's softness.
 The body: the string's output plus a few resonances (air ~100 Hz, top plate ~200 Hz, ...).
 """
 from __future__ import annotations
