@@ -180,7 +180,7 @@ def test_held_out_soundfont_phrases_keep_their_label_through_a_phone_chain(tmp_p
 
 
 @needs_synth
-@pytest.mark.parametrize("name", ["cnn", "lstm", "effnet-lite0"])
+@pytest.mark.parametrize("name", ["cnn", "lstm", "effnet-lite0", "effnet-lite0-plucked"])
 def test_each_model_explains_a_long_recording_in_the_sound_tab_format(name):
     """A 12 s recording (violin, then piano, then guitar): a timeline of 4 s windows, a CAM on
     the spectrogram's grid (the LSTM's at its log-mel input), a re-synthesis of the same length."""
