@@ -223,10 +223,10 @@ def room(y: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarra
 def rendered_set(soundfont_name: str, phrases: int, seconds: float, seed: int,
                  programs: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(waves (N, samples), labels (N,)) for one soundfont, through random recording chains;
-    rendered once and cached. The key holds the soundfont, the counts and the seed; after a
-    change to phrase() or room(), bump its version tag ("v1") so old renders are not reused."""
+    rendered once and cached. The key holds the soundfont, the counts, the seed and a hash of
+    phrase() and room() (as the other played sets' keys), so a change to either renders again."""
     soundfont = find_soundfont(soundfont_name)
-    key = f"{soundfont.resolve()}|{soundfont.stat().st_size}|{phrases}|{seconds}|{seed}|v1"
+    key = f"{soundfont.resolve()}|{soundfont.stat().st_size}|{phrases}|{seconds}|{seed}|{_played_code()}"
     key = (key + (f"|programs={sorted((k, sorted(v)) for k, v in programs.items())}" if programs else "")).encode()
 
     def build():
