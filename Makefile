@@ -3,10 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # Debian packages: chromium for the browser tests, espeak-ng for the spoken-digit check,
-# fluidsynth + the small TimGM6mb soundfont for the instrument tests (installed only when
-# missing and we are root). Rendering the instruments training set also needs
-# fluid-soundfont-gm and musescore-general-soundfont (see README).
-APT_PACKAGES := chromium espeak-ng fluidsynth timgm6mb-soundfont
+# fluidsynth + the small TimGM6mb soundfont and timidity + freepats for the instrument tests
+# (installed only when missing and we are root). Rendering the instruments training set also
+# needs fluid-soundfont-gm and musescore-general-soundfont (see README).
+APT_PACKAGES := chromium espeak-ng fluidsynth timgm6mb-soundfont timidity freepats
 
 .PHONY: demo test bench venv sysdeps clean
 
@@ -20,9 +20,10 @@ $(VENV)/.installed: requirements.txt
 
 sysdeps:
 	@if ! command -v chromium >/dev/null 2>&1 || ! command -v espeak-ng >/dev/null 2>&1 || \
-	    ! command -v fluidsynth >/dev/null 2>&1 || [ ! -f /usr/share/sounds/sf2/TimGM6mb.sf2 ]; then \
+	    ! command -v fluidsynth >/dev/null 2>&1 || [ ! -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] || \
+	    ! command -v timidity >/dev/null 2>&1 || [ ! -f /etc/timidity/freepats.cfg ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
-	  else echo "note: chromium, espeak-ng or fluidsynth missing and not root; their tests will be skipped (sudo apt-get install $(APT_PACKAGES))"; fi; \
+	  else echo "note: chromium, espeak-ng, fluidsynth or timidity missing and not root; their tests will be skipped (sudo apt-get install $(APT_PACKAGES))"; fi; \
 	fi
 
 demo: venv

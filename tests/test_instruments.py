@@ -14,6 +14,8 @@ from training import instruments as inst
 HAS_SYNTH = shutil.which("fluidsynth") is not None and any(
     (d / "TimGM6mb.sf2").is_file() for d in inst.SOUNDFONT_DIRS)
 needs_synth = pytest.mark.skipif(not HAS_SYNTH, reason="apt-get install fluidsynth timgm6mb-soundfont")
+HAS_TIMIDITY = shutil.which("timidity") is not None and Path("/etc/timidity/freepats.cfg").is_file()
+needs_timidity = pytest.mark.skipif(not HAS_TIMIDITY, reason="apt-get install timidity freepats")
 MODEL = os.environ.get("INSTRUMENTS_MODEL") or __import__("models.registry").registry.TASKS["instruments"].default
 CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "instruments" / "cnn.pt"
 
@@ -111,18 +113,32 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     cfg["data"]["real"] = {"folder": "instruments", "val_sources": ["b"], "cap_per_class": 100}
     cfg["data"]["train_programs"] = {"guitar": [26, 27]}
     cfg["data"]["plucked_phrases"] = 2
+    cfg["data"]["phone_share"] = 0.5
     calls, render = [], inst.rendered_set
     monkeypatch.setattr(inst, "rendered_set", lambda name, *a: calls.append((name, a[-1])) or render(name, *a))
     data = load_task_data(cfg, tmp_path / "data")
     # more programs for the training font only; the held-out font plays the instruments' own
     assert calls == [("TimGM6mb", {"guitar": [26, 27]}), ("Other", None)]
     assert "2 guitar phrases on modelled guitars" in data.description
+    n_train = len(data.train)
+    assert f"({round(n_train / 2)} of all of them through a random phone-like chain)" in data.description
     x_te, y_te = data.test.tensors
     assert data.labels == inst.LABELS and x_te.shape == (8, 16000) and sorted(y_te.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
     x_tr, y_tr = data.train.tensors
     assert len(y_tr) > 8 + 2 and set(y_tr.tolist()) == {0, 1, 2, 3}
     cfg["data"]["train_programs"] = {"guitar": [24, 300]}
     with pytest.raises(ValueError, match="train_programs"):
+        load_task_data(cfg, tmp_path / "data")
+    cfg["data"]["train_programs"], cfg["data"]["phone_share"] = {}, 1.5
+    with pytest.raises(ValueError, match="phone_share"):
+        load_task_data(cfg, tmp_path / "data")
+    # a TiMidity++ config that plays the held-out soundfont is the held-out font
+    (tmp_path / "timidity").mkdir()
+    (tmp_path / "timidity" / "tim.cfg").write_text(
+        f"dir {inst.find_soundfont('TimGM6mb').parent}\nbank 0\n0 %font \"TimGM6mb.sf2\" 0 0 amp=29\n")
+    monkeypatch.setattr(inst, "TIMIDITY_DIRS", [tmp_path / "timidity"])
+    cfg["data"]["phone_share"], cfg["data"]["soundfonts"] = 0.0, {"train": ["tim"], "test": ["TimGM6mb"]}
+    with pytest.raises(ValueError, match="both train and test"):
         load_task_data(cfg, tmp_path / "data")
     assert len(data.val) > 0 and "held-out" in data.description
     assert float(x_tr.abs().amax(1).min()) > 0.01  # every window sounds
@@ -323,3 +339,49 @@ def test_plucked_set_plays_guitar_phrases_on_different_guitars(tmp_path, monkeyp
     assert not np.allclose(waves[0], waves[1])
     again, _ = inst.plucked_set(3, 2.0, seed=5)  # from the cache: the same clips
     assert np.array_equal(again, waves) and len(list((tmp_path / "cache").glob("instruments-plucked-*.npy"))) == 1
+
+
+# --- a TiMidity++ patch set as a training font, and the phone-like chain for training
+
+def test_a_timidity_config_names_its_samples_and_melodic_programs(tmp_path):
+    (tmp_path / "patches").mkdir()
+    for name in ("piano.pat", "snare.pat"):
+        (tmp_path / "patches" / name).write_bytes(b"GF1PATCH")
+    (tmp_path / "Some.sf2").write_bytes(b"RIFF")
+    (tmp_path / "more.cfg").write_text("bank 0\n42 %font Some.sf2 0 42\n")
+    cfg = tmp_path / "set.cfg"
+    cfg.write_text(f"# a comment\ndir {tmp_path}/patches\ndir {tmp_path}\nbank 0\n 0\tpiano.pat amp=120\n"
+                   "drumset 0\n 38 snare.pat\nsource more.cfg\n")
+    files, programs = inst._timidity_config(cfg)
+    assert programs == {0, 42}  # the drum kit's notes are not programs
+    assert {tmp_path / "patches", (tmp_path / "Some.sf2").resolve()} <= files == inst.font_files(cfg)
+    assert inst.font_files(tmp_path / "Some.sf2") == {(tmp_path / "Some.sf2").resolve()}
+    assert inst.playable_programs(cfg, "cello", None) == [42]
+    assert inst.playable_programs(cfg, "piano", [0, 1, 5]) == [0]  # what the set has
+    with pytest.raises(ValueError, match="no program for violin"):
+        inst.playable_programs(cfg, "violin", [40, 110])
+
+
+@needs_timidity
+def test_freepats_plays_each_instrument_through_timidity():
+    font = inst.find_soundfont("freepats")
+    assert font.suffix == ".cfg"
+    assert inst.playable_programs(font, "violin", [40, 110]) == [40]  # no fiddle in FreePats
+    clips = inst.render_phrases(font, list(inst.LABELS), 2.0, seed=4, programs={"violin": [40, 110]})
+    assert clips.shape == (4, 2 * inst.RENDER_RATE) and np.isfinite(clips).all()
+    assert (np.sqrt((clips ** 2).mean(1)) > 1e-3).all()  # every instrument sounds (no missing patch)
+
+
+def test_phone_chain_for_training_band_limits_compresses_and_keeps_the_length():
+    t = np.arange(32000) / 16000
+    y = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 6000 * t)).astype(np.float32)
+    outs = [inst.phone(y, np.random.default_rng(s), 16000) for s in range(12)]
+    assert all(o.shape == y.shape and o.dtype == np.float32 and np.isfinite(o).all() for o in outs)
+    assert not any(np.allclose(o, y, atol=1e-3) for o in outs)
+    spectra = [np.abs(np.fft.rfft(o)) for o in outs]
+    f = np.fft.rfftfreq(len(y), 1 / 16000)
+    high = [s[(f > 5900) & (f < 6100)].sum() / s[(f > 430) & (f < 450)].sum() for s in spectra]
+    assert min(high) < 0.02 < 0.2 < max(high)  # some chains cut 6 kHz (8-12 kHz rates), others keep it
+    assert all(s[(f > 430) & (f < 450)].sum() > 0.5 * np.abs(np.fft.rfft(y))[(f > 430) & (f < 450)].sum()
+               for s in spectra)  # the tone itself survives
+    assert np.array_equal(inst.phone(y, np.random.default_rng(3), 16000), outs[3])

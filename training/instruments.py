@@ -34,7 +34,10 @@ from .datasets import TaskData, audio_spec, cache_dir, cached_array, dataset
 LABELS = ["cello", "guitar", "piano", "violin"]
 AUDIO_EXTENSIONS = {".wav", ".flac", ".ogg", ".mp3", ".oga"}
 SOUNDFONT_DIRS = [Path("/usr/share/sounds/sf2"), Path("/usr/share/sounds/sf3"), Path("/usr/share/soundfonts")]
-# the Debian packages: fluid-soundfont-gm, musescore-general-soundfont, timgm6mb-soundfont
+# the Debian packages: fluid-soundfont-gm, musescore-general-soundfont, timgm6mb-soundfont; a
+# "soundfont" may also be a TiMidity++ patch set (freepats: apt-get install timidity freepats),
+# played by TiMidity++ through its config
+TIMIDITY_DIRS = [Path("/etc/timidity")]
 DEFAULT_SOUNDFONTS = {"train": ["FluidR3_GM", "MuseScore_General"], "test": ["TimGM6mb"]}
 RENDER_RATE = 16000
 TICKS_PER_SECOND = 960  # 480 ticks per quarter at the default 120 bpm
@@ -155,11 +158,52 @@ def phrase(instrument: str, rng: np.random.Generator, seconds: float,
 # --- rendering and the recording chain
 
 def find_soundfont(name: str) -> Path:
+    """The .sf2/.sf3 file called `name`*, or else the TiMidity++ config `name`.cfg."""
     for folder in SOUNDFONT_DIRS:
         for path in sorted(folder.glob(f"{name}*.sf[23]")):
             return path
-    raise FileNotFoundError(f"soundfont {name!r} not found in {', '.join(map(str, SOUNDFONT_DIRS))}: install "
-                            "fluid-soundfont-gm, musescore-general-soundfont and timgm6mb-soundfont (apt)")
+    for folder in TIMIDITY_DIRS:
+        if (folder / f"{name}.cfg").is_file():
+            return folder / f"{name}.cfg"
+    raise FileNotFoundError(f"soundfont {name!r} not found in {', '.join(map(str, SOUNDFONT_DIRS + TIMIDITY_DIRS))}: "
+                            "install fluid-soundfont-gm, musescore-general-soundfont and timgm6mb-soundfont (apt), "
+                            "or timidity and freepats for 'freepats'")
+
+
+def _timidity_config(cfg: Path) -> tuple[set[Path], set[int]]:
+    """(the sample files a TiMidity++ config plays: its patches' folders and %font soundfonts,
+    the melodic programs of its bank 0). Only `dir`, `source`, `bank`, `drumset` and program lines count."""
+    dirs, files, programs, section = [cfg.parent], {cfg.resolve()}, set(), None
+    for line in cfg.read_text(errors="replace").splitlines():
+        words = line.split("#")[0].split()
+        if not words:
+            continue
+        if words[0] == "dir":
+            dirs.insert(0, Path(words[1]))
+        elif words[0] in ("bank", "drumset"):
+            section = (words[0], words[1] if len(words) > 1 else "0")
+        elif words[0].isdigit() and len(words) > 1:
+            if section == ("bank", "0"):
+                programs.add(int(words[0]))
+            target = words[2].strip('"') if words[1] == "%font" and len(words) > 2 else words[1]
+            for d in dirs:
+                if (d / target).exists():
+                    found = (d / target).resolve()
+                    files.add(found if found.suffix in (".sf2", ".sf3") else found.parent)
+                    break
+        elif words[0] == "source" and len(words) > 1:
+            sub = next((d / words[1] for d in dirs if (d / words[1]).is_file()), None)
+            if sub is not None and sub.resolve() != cfg.resolve():
+                more_files, more_programs = _timidity_config(sub)
+                files |= more_files
+                programs |= more_programs
+    return files, programs
+
+
+def font_files(font: Path) -> set[Path]:
+    """What a font's sounds come from: the soundfont itself, or the patch folders and soundfonts
+    of a TiMidity++ config (so timgm6mb.cfg and TimGM6mb.sf2 count as the same font)."""
+    return _timidity_config(font)[0] if font.suffix == ".cfg" else {font.resolve()}
 
 
 def fluidsynth_binary() -> str:
@@ -169,27 +213,56 @@ def fluidsynth_binary() -> str:
     return found
 
 
+def _synthesize(font: Path, mid: Path, wav: Path, timeout: float) -> None:
+    """MIDI file -> mono-or-stereo wav at RENDER_RATE, with FluidSynth (.sf2/.sf3) or TiMidity++
+    (.cfg), both with their own reverb and chorus off (room() adds the room)."""
+    if font.suffix == ".cfg":
+        binary = shutil.which("timidity")
+        if not binary:
+            raise FileNotFoundError("timidity is not installed: apt-get install timidity freepats")
+        command = [binary, "-c", str(font), "-Ow", "--output-mono", "-s", str(RENDER_RATE), "-EFreverb=0",
+                   "-EFchorus=0", "-o", str(wav), str(mid)]
+    else:
+        command = [fluidsynth_binary(), "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(RENDER_RATE),
+                   "-F", str(wav), str(font), str(mid)]
+    subprocess.run(command, check=True, capture_output=True, timeout=timeout)
+
+
+def playable_programs(font: Path, instrument: str, programs: list[int] | None) -> list[int] | None:
+    """The programs to draw from on this font: all of them for a soundfont (a General MIDI
+    soundfont has all 128); for a TiMidity++ patch set, those it has (else the instrument's own)."""
+    if font.suffix != ".cfg":
+        return programs
+    have = _timidity_config(font)[1]
+    for wanted in (programs or [], INSTRUMENTS[instrument]["programs"]):
+        kept = [q for q in wanted if q in have]
+        if kept:
+            return kept
+    raise ValueError(f"{font.name} has no program for {instrument} (GM {INSTRUMENTS[instrument]['programs']})")
+
+
 def render_phrases(soundfont: Path, instruments: list[str], seconds: float, seed: int,
                    gap: float = 1.5, timeout: float = 3600, programs: dict | None = None) -> np.ndarray:
     """(len(instruments), samples) float32 at RENDER_RATE: one phrase per entry, all played in
-    one FluidSynth run (one MIDI file: a soundfont loads once, which takes a minute for a
-    compressed .sf3), with a gap of silence after each so release tails stay in their clip.
-    `programs`: {instrument: [GM programs]} to draw from instead of the instrument's own."""
+    one FluidSynth (or TiMidity++) run (one MIDI file: a soundfont loads once, which takes a
+    minute for a compressed .sf3), with a gap of silence after each so release tails stay in
+    their clip. `programs`: {instrument: [GM programs]} to draw from instead of the instrument's
+    own (on a patch set, those it has)."""
     import soundfile as sf
     rng = np.random.default_rng(seed)
     events, slot = [], seconds + gap
     for i, instrument in enumerate(instruments):
-        events += [(t + i * slot, msg) for t, msg in phrase(instrument, rng, seconds, (programs or {}).get(instrument))]
+        playable = playable_programs(soundfont, instrument, (programs or {}).get(instrument))
+        events += [(t + i * slot, msg) for t, msg in phrase(instrument, rng, seconds, playable)]
         events.append((i * slot + seconds + min(0.3, gap / 2), bytes([0xB0, 123, 0])))  # all notes off
     with tempfile.TemporaryDirectory() as tmp:
         mid, wav = Path(tmp) / "phrases.mid", Path(tmp) / "phrases.wav"
         write_midi(mid, events)
-        subprocess.run([fluidsynth_binary(), "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.5", "-r", str(RENDER_RATE),
-                        "-F", str(wav), str(soundfont), str(mid)], check=True, capture_output=True, timeout=timeout)
+        _synthesize(soundfont, mid, wav, timeout)
         audio, rate = sf.read(str(wav), dtype="float32", always_2d=True)  # our own file: no size limit
         audio = audio.mean(1)
         if rate != RENDER_RATE:
-            raise RuntimeError(f"fluidsynth wrote {rate} Hz, not the {RENDER_RATE} Hz asked for")
+            raise RuntimeError(f"the synthesizer wrote {rate} Hz, not the {RENDER_RATE} Hz asked for")
     n, step, count = int(round(seconds * RENDER_RATE)), int(round(slot * RENDER_RATE)), len(instruments)
     audio = np.pad(audio, (0, max(0, count * step - len(audio))))
     return np.stack([audio[i * step: i * step + n] for i in range(count)]).astype(np.float32)
@@ -218,6 +291,29 @@ def room(y: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarra
         y = y + noise * np.sqrt(power / 10 ** (rng.uniform(15, 50) / 10) / (np.mean(noise ** 2) + 1e-12))
     peak = np.abs(y).max()
     return (y / peak * rng.uniform(0.2, 0.95) if peak > 0 else y).astype(np.float32)
+
+
+PHONE_RATES = (8000, 11025, 12000, 16000)  # rates MP3 encodes at
+
+
+def phone(y: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
+    """A random phone-like chain, for training: resampled to a phone's rate (8-16 kHz, so band-
+    limited to 4-8 kHz), MP3-compressed at a random bit rate, back to `sample_rate`, with noise at
+    25-45 dB SNR. Same length (the codec's start delay, a few ms, shifts the sound)."""
+    import io
+
+    import soundfile as sf
+    from models.audio_frontend import resample
+    rate = int(rng.choice([r for r in PHONE_RATES if r <= sample_rate] or [sample_rate]))
+    low = resample(np.asarray(y, np.float32), sample_rate, rate)
+    buffer = io.BytesIO()
+    sf.write(buffer, low, rate, format="MP3", bitrate_mode="CONSTANT", compression_level=float(rng.uniform(0.3, 1.0)))
+    buffer.seek(0)
+    back = resample(sf.read(buffer, dtype="float32")[0], rate, sample_rate)[:len(y)]
+    back = np.pad(back, (0, len(y) - len(back)))
+    noise = rng.standard_normal(len(back)).astype(np.float32)
+    snr = 10 ** (rng.uniform(25, 45) / 10)
+    return (back + noise * np.sqrt((np.mean(back ** 2) + 1e-12) / snr / np.mean(noise ** 2))).astype(np.float32)
 
 
 def rendered_set(soundfont_name: str, phrases: int, seconds: float, seed: int,
@@ -401,7 +497,8 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
     spec = audio_spec(cfg)
     seed = int(cfg["train"].get("seed", 0))
     fonts = d.get("soundfonts") or DEFAULT_SOUNDFONTS
-    overlap = {find_soundfont(n).resolve() for n in fonts["train"]} & {find_soundfont(n).resolve() for n in fonts["test"]}
+    overlap = (set().union(*(font_files(find_soundfont(n)) for n in fonts["train"]))
+               & set().union(*(font_files(find_soundfont(n)) for n in fonts["test"])))
     if overlap:
         raise ValueError(f"soundfonts {sorted(p.name for p in overlap)} are in both train and test")
     phrases, seconds = int(d.get("phrases", 200)), float(d.get("phrase_seconds", spec.clip_seconds))
@@ -443,13 +540,23 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
         keep = _cap_per_class(yr, gr, int(real.get("cap_per_class", 300)), seed)
         x_tr, y_tr = np.concatenate([x_tr, xr[keep]]), np.concatenate([y_tr, yr[keep]])
         n_real = {"train": int(len(keep)), "val": int(len(y_val))}
+    share = float(d.get("phone_share", 0.0))  # training clips heard through a random phone-like chain
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"data.phone_share must be between 0 and 1, not {share}")
+    n_phone = int(round(share * len(y_tr)))
+    if n_phone:
+        rng = np.random.default_rng(seed + 17)
+        x_tr = np.array(x_tr, np.float32)
+        for i in rng.choice(len(y_tr), n_phone, replace=False):
+            x_tr[i] = fix_length(prepare(phone(x_tr[i], rng, spec.sample_rate), spec), spec.clip_samples)
     as_set = lambda x, y: TensorDataset(torch.from_numpy(np.ascontiguousarray(x, np.float32)),  # noqa: E731
                                         torch.from_numpy(np.asarray(y, np.int64)))
     desc = (f"train: {len(y_tr) - n_real['train'] - n_sampled - n_plucked} phrases rendered with "
             f"{', '.join(fonts['train'])} + "
             + (f"{n_sampled} phrases played with the training recordings' notes + " if n_sampled else "")
             + (f"{n_plucked} guitar phrases on modelled guitars + " if n_plucked else "")
-            + f"{n_real['train']} windows of training recordings; val: {n_real['val']} windows of held-out "
+            + f"{n_real['train']} windows of training recordings"
+            + (f" ({n_phone} of all of them through a random phone-like chain)" if n_phone else "") + "; val: {n_real['val']} windows of held-out "
             f"recordings ({', '.join(real.get('val_sources', [])) or 'none'} + {real.get('val_share', 0.2):.0%} of "
             f"single-source classes, by recording); test: {len(y_te)} phrases rendered with held-out "
             f"{', '.join(fonts['test'])}; {spec.clip_seconds:g} s at {spec.sample_rate} Hz")
