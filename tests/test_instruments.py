@@ -113,15 +113,17 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     cfg["data"]["real"] = {"folder": "instruments", "val_sources": ["b"], "cap_per_class": 100}
     cfg["data"]["train_programs"] = {"guitar": [26, 27]}
     cfg["data"]["plucked_phrases"] = 2
+    cfg["data"]["bowed_phrases"] = 1
     cfg["data"]["phone_share"] = 0.5
     calls, render = [], inst.rendered_set
     monkeypatch.setattr(inst, "rendered_set", lambda name, *a: calls.append((name, a[-1])) or render(name, *a))
     data = load_task_data(cfg, tmp_path / "data")
     # more programs for the training font only; the held-out font plays the instruments' own
     assert calls == [("TimGM6mb", {"guitar": [26, 27]}), ("Other", None)]
-    assert "2 guitar phrases on modelled guitars" in data.description
+    assert "2 guitar phrases on modelled guitars + 1 cello and 1 violin phrases on modelled bowed" in data.description
     n_train = len(data.train)
-    assert f"({round(n_train / 2)} of all of them through a random phone-like chain)" in data.description
+    assert f"({round(n_train / 2)} of all of them through a random phone-like chain); val: " in data.description
+    assert "{" not in data.description
     x_te, y_te = data.test.tensors
     assert data.labels == inst.LABELS and x_te.shape == (8, 16000) and sorted(y_te.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
     x_tr, y_tr = data.train.tensors
@@ -300,7 +302,7 @@ def test_training_only_programs_change_the_training_phrases_not_the_instruments(
     assert {inst.phrase("guitar", rng, 2.0)[0][1][1] for _ in range(60)} == set(inst.INSTRUMENTS["guitar"]["programs"])
 
 
-# --- modelled guitars (training/pluck.py)
+# --- modelled guitars (training/pluck.py) and the modelled sets
 
 @pytest.mark.parametrize("pitch", [40, 57, 69, 81])
 def test_modelled_string_sounds_at_its_pitch_and_decays(pitch):
@@ -330,15 +332,68 @@ def test_a_brighter_string_has_more_high_harmonics():
     assert centroid(0.05) > 1.3 * centroid(0.45)
 
 
-def test_plucked_set_plays_guitar_phrases_on_different_guitars(tmp_path, monkeypatch):
+@pytest.mark.parametrize("instrument", ["guitar", "cello", "violin"])
+def test_modelled_set_plays_phrases_on_different_instruments(tmp_path, monkeypatch, instrument):
     monkeypatch.setenv("XAI_LAB_CACHE", str(tmp_path / "cache"))
-    waves, labels = inst.plucked_set(3, 2.0, seed=5)
+    waves, labels = inst.modelled_set(instrument, 3, 2.0, seed=5)
     assert waves.shape == (3, 2 * inst.RENDER_RATE) and np.isfinite(waves).all()
-    assert (labels == inst.LABELS.index("guitar")).all()
+    assert (labels == inst.LABELS.index(instrument)).all()
     assert (np.sqrt((waves ** 2).mean(1)) > 1e-3).all()  # every phrase sounds
     assert not np.allclose(waves[0], waves[1])
-    again, _ = inst.plucked_set(3, 2.0, seed=5)  # from the cache: the same clips
-    assert np.array_equal(again, waves) and len(list((tmp_path / "cache").glob("instruments-plucked-*.npy"))) == 1
+    again, _ = inst.modelled_set(instrument, 3, 2.0, seed=5)  # from the cache: the same clips
+    assert np.array_equal(again, waves)
+    assert len(list((tmp_path / "cache").glob(f"instruments-modelled-{instrument}-*.npy"))) == 1
+    with pytest.raises(ValueError, match="no physical model for 'piano'"):
+        inst.modelled_set("piano", 3, 2.0, seed=5)
+
+
+# --- modelled violins and cellos (training/bow.py)
+
+@pytest.mark.parametrize("kind,pitch", [("cello", 36), ("cello", 57), ("violin", 67), ("violin", 81)])
+def test_bowed_string_sounds_at_its_pitch_and_sustains(kind, pitch):
+    from training import bow
+    rng = np.random.default_rng(pitch)
+    params = {**bow.instrument(kind, rng), "vibrato": (5.0, 0.0, 0.2), "jitter": 0.0}  # a steady pitch
+    y = bow.string(pitch, 2.0, 16000, params, rng)
+    assert y.shape == (32000,) and y.dtype == np.float32 and np.abs(y).max() == pytest.approx(1.0)
+    # in tune to 2 cents: the strongest frequency near the fundamental, on a finely padded spectrum
+    mag = np.abs(np.fft.rfft(y[8000:] * np.hanning(24000), 8 * 24000))
+    f = np.fft.rfftfreq(8 * 24000, 1 / 16000)
+    f0 = 440 * 2 ** ((pitch - 69) / 12)
+    near = (f > 0.9 * f0) & (f < 1.1 * f0)
+    assert abs(12 * np.log2(f[near][mag[near].argmax()] / f0)) < 0.02
+    rms = lambda part: float(np.sqrt(np.mean(part ** 2)))  # noqa: E731
+    assert rms(y[-4000:]) > 0.6 * rms(y[8000:12000])  # the bow keeps the string sounding
+    assert rms(y[:160]) < 0.5 * rms(y[8000:12000])  # and the tone builds up at the start
+    z = bow.body(y, 16000, params)
+    assert z.shape == y.shape and np.isfinite(z).all() and not np.allclose(z, y)
+
+
+def test_bowed_string_has_a_sawtooth_like_spectrum_with_a_notch_from_the_bow_position():
+    """Helmholtz motion: harmonics falling as 1/n, the ones near multiples of 1/beta quieter."""
+    from training import bow
+    rng = np.random.default_rng(0)
+    params = {**bow.instrument("cello", rng), "vibrato": (5.0, 0.0, 0.2), "rolloff": 1.0, "beta": 0.125,
+              "jitter": 0.0, "noise": 0.0}
+    y = bow.string(45, 2.0, 16000, params, rng)[8000:]  # A2, 110 Hz, after the attack
+    mag = np.abs(np.fft.rfft(y * np.hanning(len(y))))
+    f = np.fft.rfftfreq(len(y), 1 / 16000)
+    harmonic = [mag[np.abs(f - 110 * k) < 20].max() for k in range(1, 17)]
+    assert 0.3 < harmonic[1] / harmonic[0] < 0.9 and harmonic[3] < harmonic[1] and harmonic[11] < harmonic[3]
+    assert harmonic[7] < 0.5 * min(harmonic[6], harmonic[8])  # 8 = 1/beta: the notch
+    # with vibrato the pitch moves by the depth asked for
+    wide = bow.string(69, 2.0, 16000, {**params, "vibrato": (5.0, 30.0, 0.0)}, rng)
+
+    def pitch(part):  # the strongest frequency near A4 on a padded spectrum of 50 ms, in semitones
+        mag = np.abs(np.fft.rfft(part * np.hanning(len(part)), 32768))
+        f = np.fft.rfftfreq(32768, 1 / 16000)
+        near = (f > 400) & (f < 480)
+        return 69 + 12 * np.log2(f[near][mag[near].argmax()] / 440)
+
+    track = [pitch(wide[i: i + 800]) for i in range(8000, 30000, 200)]
+    assert 0.1 < np.std(track) < 0.35  # 30 cents peak: about 21 cents standard deviation
+    steady = bow.string(69, 2.0, 16000, params, rng)
+    assert np.std([pitch(steady[i: i + 800]) for i in range(8000, 30000, 200)]) < 0.05  # none without
 
 
 # --- a TiMidity++ patch set as a training font, and the phone-like chain for training

@@ -375,25 +375,36 @@ def sampled_set(folder: Path, real: dict, phrases: int, seconds: float, seed: in
     return arr[:, :-1], arr[:, -1].astype(np.int64)
 
 
-def plucked_set(phrases: int, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """(waves (N, samples), labels (N,)): guitar phrases played on physically modelled guitars
-    (training/pluck.py; a new random guitar for each phrase), through random recording chains;
-    made once and cached."""
-    from . import pluck, sampler
-    code = _played_code(pluck, sampler)
+MODELLED = {"guitar": 13, "cello": 19, "violin": 23}  # instruments with a physical model: seed offsets
+
+
+def modelled_set(instrument: str, phrases: int, seconds: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(waves (N, samples), labels (N,)): phrases of one instrument played on modelled
+    instruments - guitars as plucked strings (training/pluck.py), violins and cellos as bowed
+    strings (training/bow.py), a new random instrument for each phrase - through random recording
+    chains; made once and cached."""
+    from . import bow, pluck, sampler
+    if instrument not in MODELLED:
+        raise ValueError(f"no physical model for {instrument!r}; modelled: {', '.join(MODELLED)}")
+    code = _played_code(pluck, bow, sampler)
 
     def build():
-        rng = np.random.default_rng(seed + 13)
-        print(f"playing {phrases} guitar phrases on modelled guitars", file=sys.stderr, flush=True)
+        rng = np.random.default_rng(seed + MODELLED[instrument])
+        print(f"playing {phrases} {instrument} phrases on modelled {instrument}s", file=sys.stderr, flush=True)
         clips = []
         for _ in range(phrases):
-            notes = sampler.note_events(phrase("guitar", rng, seconds))
-            bank = pluck.bank([p for _, _, p, _ in notes], seconds, RENDER_RATE, pluck.guitar(rng), rng)
+            notes = sampler.note_events(phrase(instrument, rng, seconds))
+            longest = min(seconds, max((end - start for start, end, _, _ in notes), default=0.0) + 0.5)
+            pitches = [p for _, _, p, _ in notes]
+            if instrument == "guitar":
+                bank = pluck.bank(pitches, seconds, RENDER_RATE, pluck.guitar(rng), rng)
+            else:  # a bowed note lasts as long as the bow: only as long as the longest note needs
+                bank = bow.bank(pitches, longest, RENDER_RATE, bow.instrument(instrument, rng), rng)
             clips.append(room(sampler.play(notes, bank, seconds, RENDER_RATE, rng), rng, RENDER_RATE))
         return np.stack(clips)
 
-    waves = cached_array("instruments-plucked", f"{phrases}|{seconds}|{seed}|{code}".encode(), build)
-    return waves, np.full(len(waves), LABELS.index("guitar"), np.int64)
+    waves = cached_array(f"instruments-modelled-{instrument}", f"{phrases}|{seconds}|{seed}|{code}".encode(), build)
+    return waves, np.full(len(waves), LABELS.index(instrument), np.int64)
 
 
 # --- recordings: <class>/<source>/<recording> or <class>/<recording>
@@ -528,10 +539,14 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
     if real.get("folder") and d.get("sampled_phrases"):
         w, y = sampled_set(Path(root) / real["folder"], real, int(d["sampled_phrases"]), seconds, seed)
         x_tr, y_tr, n_sampled = np.concatenate([x_tr, as_clips(w)]), np.concatenate([y_tr, y]), len(y)
-    n_plucked = 0
-    if d.get("plucked_phrases"):
-        w, y = plucked_set(int(d["plucked_phrases"]), seconds, seed)
-        x_tr, y_tr, n_plucked = np.concatenate([x_tr, as_clips(w)]), np.concatenate([y_tr, y]), len(y)
+    # physically modelled instruments: data.plucked_phrases guitar phrases, data.bowed_phrases
+    # cello and as many violin phrases
+    n_modelled = {"guitar": int(d.get("plucked_phrases") or 0), "cello": int(d.get("bowed_phrases") or 0)}
+    n_modelled["violin"] = n_modelled["cello"]
+    for instrument, count in n_modelled.items():
+        if count:
+            w, y = modelled_set(instrument, count, seconds, seed)
+            x_tr, y_tr = np.concatenate([x_tr, as_clips(w)]), np.concatenate([y_tr, y])
     x_val, y_val = np.zeros((0, spec.clip_samples), np.float32), np.zeros(0, np.int64)
     n_real = {"train": 0, "val": 0}
     if real.get("folder"):
@@ -551,13 +566,16 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
             x_tr[i] = fix_length(prepare(phone(x_tr[i], rng, spec.sample_rate), spec), spec.clip_samples)
     as_set = lambda x, y: TensorDataset(torch.from_numpy(np.ascontiguousarray(x, np.float32)),  # noqa: E731
                                         torch.from_numpy(np.asarray(y, np.int64)))
-    desc = (f"train: {len(y_tr) - n_real['train'] - n_sampled - n_plucked} phrases rendered with "
+    desc = (f"train: {len(y_tr) - n_real['train'] - n_sampled - sum(n_modelled.values())} phrases rendered with "
             f"{', '.join(fonts['train'])} + "
             + (f"{n_sampled} phrases played with the training recordings' notes + " if n_sampled else "")
-            + (f"{n_plucked} guitar phrases on modelled guitars + " if n_plucked else "")
+            + (f"{n_modelled['guitar']} guitar phrases on modelled guitars + " if n_modelled["guitar"] else "")
+            + (f"{n_modelled['cello']} cello and {n_modelled['violin']} violin phrases on modelled bowed strings + "
+               if n_modelled["cello"] else "")
             + f"{n_real['train']} windows of training recordings"
-            + (f" ({n_phone} of all of them through a random phone-like chain)" if n_phone else "") + "; val: {n_real['val']} windows of held-out "
-            f"recordings ({', '.join(real.get('val_sources', [])) or 'none'} + {real.get('val_share', 0.2):.0%} of "
+            + (f" ({n_phone} of all of them through a random phone-like chain)" if n_phone else "")
+            + f"; val: {n_real['val']} windows of held-out recordings "
+            f"({', '.join(real.get('val_sources', [])) or 'none'} + {real.get('val_share', 0.2):.0%} of "
             f"single-source classes, by recording); test: {len(y_te)} phrases rendered with held-out "
             f"{', '.join(fonts['test'])}; {spec.clip_seconds:g} s at {spec.sample_rate} Hz")
     return TaskData(as_set(x_tr, y_tr), as_set(x_val, y_val), as_set(x_te, y_te), labels=list(LABELS),

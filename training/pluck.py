@@ -71,7 +71,8 @@ def string(pitch: float, seconds: float, sample_rate: int, params: dict, rng: np
 
 
 def body(y: np.ndarray, sample_rate: int, params: dict) -> np.ndarray:
-    """The string's sound through the guitar body: direct sound plus resonances (peak filters)."""
+    """The string's sound through the instrument's body: direct sound plus resonances (peak
+    filters; params["body"]: (frequency, Q, gain) each, params["direct"]: the direct sound)."""
     from scipy.signal import iirpeak, lfilter
     out = params["direct"] * y.astype(np.float64)
     for freq, q, gain in params["body"]:
@@ -82,7 +83,9 @@ def body(y: np.ndarray, sample_rate: int, params: dict) -> np.ndarray:
     return (out / peak if peak > 0 else out).astype(np.float32)
 
 
-def bank(pitches, seconds: float, sample_rate: int, params: dict, rng: np.random.Generator) -> list:
-    """[(pitch, waveform)] of one guitar, one note per pitch: a bank for training.sampler.play."""
-    return [(int(p), body(string(p, seconds, sample_rate, params, rng), sample_rate, params))
+def bank(pitches, seconds: float, sample_rate: int, params: dict, rng: np.random.Generator, note=None) -> list:
+    """[(pitch, waveform)] of one instrument, one note per pitch: a bank for training.sampler.play.
+    `note`: the string model (default: this plucked string; training/bow.py passes its bowed one)."""
+    note = note or string
+    return [(int(p), body(note(p, seconds, sample_rate, params, rng), sample_rate, params))
             for p in sorted(set(int(p) for p in pitches))]
