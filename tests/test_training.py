@@ -97,6 +97,41 @@ def test_select_last_trains_without_a_validation_split():
     assert all(torch.equal(state[k], v) for k, v in model.state_dict().items())  # the final weights
 
 
+def test_weight_average_follows_its_formula_and_is_what_fit_keeps():
+    """train.ema: the kept (and evaluated) weights are the running average of every step's weights,
+    not the last step's; integer buffers are copied; a bad decay is refused."""
+    from training.common import build
+    from training.datasets import load_task_data
+    from training.engine import WeightAverage, fit
+    net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    avg = WeightAverage(net, 0.5)
+    expected = net[0].weight.detach().clone()
+    for step in range(1, 4):
+        with torch.no_grad():
+            net[0].weight.add_(1.0)
+            net[1].num_batches_tracked.add_(1)
+        avg.update(net)
+        d = min(0.5, (1 + step) / (10 + step))
+        expected = d * expected + (1 - d) * net[0].weight.detach()
+    assert torch.allclose(avg.model[0].weight, expected)
+    assert not torch.allclose(avg.model[0].weight, net[0].weight)
+    assert int(avg.model[1].num_batches_tracked) == 3
+    with pytest.raises(ValueError, match="train.ema"):
+        WeightAverage(net, 1.5)
+
+    cfg = load_config(SYNTH, ["train.epochs=2", "train.eval_train=false", "train.eval_test=false",
+                              "data.train_subset=256", "train.select=last", "train.ema=0.9"])
+    data = load_task_data(cfg, ROOT)
+    model = build(cfg, data)
+    state, history, best = fit(cfg, model, data, torch.device("cpu"), log=lambda *_: None)
+    assert any(not torch.equal(state[k], v) for k, v in model.state_dict().items())  # not the last step's
+    model.load_state_dict(state)
+    from training.engine import evaluate
+    again = evaluate(model, data.val, len(data.labels), torch.device("cpu"))
+    assert again["accuracy"] == pytest.approx(history[-1]["val_accuracy"])  # the average was scored
+    assert again["accuracy"] > 0.5
+
+
 def test_channels_last_training_keeps_the_model_and_its_outputs():
     """train.channels_last only changes the memory layout: the network trains, its weights load
     into a plain model, and both give the same outputs."""

@@ -208,7 +208,36 @@ def batch_augment(cfg: dict, sample_rate: int | None = None):
     return augment
 
 
-def train_epoch(model, dl, opt, device, scheduler=None, per_batch=False, augment=None, desc="train") -> float:
+class WeightAverage:
+    """An exponential moving average of a model's weights (train.ema = its decay, e.g. 0.998):
+    after each optimiser step avg = d * avg + (1 - d) * weights, with d = min(decay, (1 + t) / (10 + t))
+    at step t so that the first steps do not keep the initial weights. Float buffers (BatchNorm's
+    running statistics) are averaged the same way, integer ones copied. The average is what the
+    epoch is evaluated and saved with: it smooths the last epochs' noise without a selection."""
+
+    def __init__(self, model: nn.Module, decay: float):
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"train.ema must be in (0, 1), got {decay}")
+        self.decay, self.steps = decay, 0
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        current = model.state_dict()
+        for key, avg in self.model.state_dict().items():
+            new = current[key].detach()
+            if avg.dtype.is_floating_point:
+                avg.mul_(d).add_(new.to(avg.dtype), alpha=1 - d)
+            else:
+                avg.copy_(new)
+
+
+def train_epoch(model, dl, opt, device, scheduler=None, per_batch=False, augment=None, desc="train",
+                after_step=None) -> float:
     model.train()
     total, count = 0.0, 0
     for x, y in tqdm(dl, desc=desc, leave=False, disable=not is_main() or not os.isatty(2)):
@@ -222,6 +251,8 @@ def train_epoch(model, dl, opt, device, scheduler=None, per_batch=False, augment
             loss = F.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
+        if after_step is not None:
+            after_step()
         if scheduler is not None and per_batch:
             scheduler.step()
         total += loss.item() * len(y)
@@ -253,24 +284,28 @@ def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_ep
     if not (has_val or keep_last):
         raise ValueError("no validation split: set data.val_size > 0, or train.select: last")
     augment = batch_augment(cfg, data.preprocessing.get("sample_rate"))
+    ema = WeightAverage(model, float(t["ema"])) if t.get("ema") else None
+    after_step = (lambda: ema.update(model)) if ema is not None else None
+    scored = ema.model if ema is not None else model  # what is evaluated and kept
     best, best_state, history = None, None, []
     for epoch in range(1, epochs + 1):
         if distributed:
             dl.sampler.set_epoch(epoch)
         start = time.time()
         lr = opt.param_groups[0]["lr"]
-        train_loss = train_epoch(net, dl, opt, device, scheduler, per_batch, augment, desc=f"epoch {epoch}/{epochs}")
+        train_loss = train_epoch(net, dl, opt, device, scheduler, per_batch, augment, desc=f"epoch {epoch}/{epochs}",
+                                 after_step=after_step)
         if scheduler is not None and not per_batch:
             scheduler.step()
         row = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "epoch_seconds": 0.0}
         if is_main():
             if has_val:
-                val = evaluate(model, data.val, num_classes, device)
+                val = evaluate(scored, data.val, num_classes, device)
                 row.update(val_loss=val["loss"], val_accuracy=val["accuracy"], val_f1=val["macro_f1"])
             if t.get("eval_train"):  # loss over the whole train set, eval mode (the loss-curve study)
-                row["train_eval_loss"] = evaluate(model, data.train, num_classes, device)["loss"]
+                row["train_eval_loss"] = evaluate(scored, data.train, num_classes, device)["loss"]
             if t.get("eval_test"):
-                tst = evaluate(model, data.test, num_classes, device)
+                tst = evaluate(scored, data.test, num_classes, device)
                 row.update(test_loss=tst["loss"], test_accuracy=tst["accuracy"])
             row["epoch_seconds"] = time.time() - start
             score = val[metric if metric != "f1" else "macro_f1"] if has_val else float("nan")
@@ -278,7 +313,7 @@ def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_ep
                 best = {"epoch": epoch, metric: score, "val_loss": val["loss"] if has_val else None,
                         "val_accuracy": val["accuracy"] if has_val else None,
                         "val_f1": val["macro_f1"] if has_val else None}
-                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in model.state_dict().items()})
+                best_state = copy.deepcopy({k: v.detach().cpu() for k, v in scored.state_dict().items()})
             if writer is not None:
                 for key, value in row.items():
                     if key != "epoch":
