@@ -47,6 +47,31 @@ def test_phrases_stay_in_each_instruments_range():
             assert all(0 <= t <= 4.0 + 0.1 for t, _ in events)
 
 
+def test_phrases_fold_into_the_register_two_instruments_share():
+    """fold_into moves notes by octaves only: same pitch classes, same rhythm, every note-off
+    matches its note-on, all inside the shared range; ranges under an octave are refused."""
+    assert inst.shared_register(["violin", "cello"]) == (55, 72)
+    with pytest.raises(ValueError, match="less than an octave"):
+        inst.fold_into([], 60, 70)
+    with pytest.raises(ValueError):
+        inst.shared_register(["cello"])
+    rng = np.random.default_rng(3)
+    for name in ("cello", "violin"):
+        for _ in range(20):
+            events = inst.phrase(name, rng, 4.0)
+            folded = inst.fold_into(events, 55, 72)
+            assert [t for t, _ in folded] == [t for t, _ in events]
+            notes = [(a, b) for a, b in zip(events, folded) if a[1][0] & 0xF0 in (0x80, 0x90)]
+            assert notes and all(55 <= b[1][1] <= 72 for _, b in notes)
+            assert all((a[1][1] - b[1][1]) % 12 == 0 and a[1][2:] == b[1][2:] for a, b in notes)
+            assert any(a[1][1] != b[1][1] for a, b in notes) or all(55 <= a[1][1] <= 72 for a, _ in notes)
+            ons = sorted(b[1][1] for _, b in notes if b[1][0] & 0xF0 == 0x90)
+            offs = sorted(b[1][1] for _, b in notes if b[1][0] & 0xF0 == 0x80)
+            assert ons == offs
+            others = [a for a in events if a[1][0] & 0xF0 not in (0x80, 0x90)]
+            assert others == [b for b in folded if b[1][0] & 0xF0 not in (0x80, 0x90)]
+
+
 @needs_synth
 def test_renderer_plays_each_instrument_and_keeps_phrases_apart():
     font = inst.find_soundfont("TimGM6mb")
@@ -115,6 +140,7 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     cfg["data"]["plucked_phrases"] = 2
     cfg["data"]["bowed_phrases"] = 1
     cfg["data"]["phone_share"] = 0.5
+    cfg["data"]["shared_register"] = {"instruments": ["violin", "cello"], "phrases": 1}
     calls, render = [], inst.rendered_set
     monkeypatch.setattr(inst, "rendered_set", lambda name, *a: calls.append((name, a[-1])) or render(name, *a))
     data = load_task_data(cfg, tmp_path / "data")
@@ -124,6 +150,8 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     n_train = len(data.train)
     assert f"({round(n_train / 2)} of all of them through a random phone-like chain); val: " in data.description
     assert "{" not in data.description
+    assert "train: 8 phrases rendered with TimGM6mb + 2 cello and violin phrases in their shared register (MIDI 55-72) + " \
+        in data.description
     x_te, y_te = data.test.tensors
     assert data.labels == inst.LABELS and x_te.shape == (8, 16000) and sorted(y_te.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
     x_tr, y_tr = data.train.tensors
@@ -133,6 +161,9 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
         load_task_data(cfg, tmp_path / "data")
     cfg["data"]["train_programs"], cfg["data"]["phone_share"] = {}, 1.5
     with pytest.raises(ValueError, match="phone_share"):
+        load_task_data(cfg, tmp_path / "data")
+    cfg["data"]["phone_share"], cfg["data"]["shared_register"] = 0.0, {"instruments": ["cello", "piano"], "phrases": 0}
+    with pytest.raises(ValueError, match="shared_register"):
         load_task_data(cfg, tmp_path / "data")
     # a TiMidity++ config that plays the held-out soundfont is the held-out font
     (tmp_path / "timidity").mkdir()

@@ -155,6 +155,37 @@ def phrase(instrument: str, rng: np.random.Generator, seconds: float,
     return events
 
 
+def shared_register(instruments: list[str]) -> tuple[int, int]:
+    """The MIDI range every one of `instruments` plays (the intersection of their ranges)."""
+    unknown = set(instruments) - set(INSTRUMENTS)
+    if unknown or len(instruments) < 2:
+        raise ValueError(f"a shared register needs two or more of {', '.join(LABELS)}; got {instruments}")
+    lo = max(INSTRUMENTS[i]["range"][0] for i in instruments)
+    hi = min(INSTRUMENTS[i]["range"][1] for i in instruments)
+    if hi - lo < 11:
+        raise ValueError(f"{', '.join(instruments)} share less than an octave (MIDI {lo}-{hi})")
+    return lo, hi
+
+
+def fold_into(events: list[tuple[float, bytes]], lo: int, hi: int) -> list[tuple[float, bytes]]:
+    """The phrase with each note moved by whole octaves into MIDI lo..hi (pitch classes, rhythm,
+    dynamics and vibrato kept): phrases in a register that two instruments share, where pitch
+    does not tell them apart and only timbre does. Needs a range of an octave or more."""
+    if hi - lo < 11:
+        raise ValueError(f"MIDI {lo}-{hi} is less than an octave")
+    out = []
+    for t, msg in events:
+        if msg[0] & 0xF0 in (0x80, 0x90):
+            pitch = msg[1]
+            while pitch > hi:
+                pitch -= 12
+            while pitch < lo:
+                pitch += 12
+            msg = bytes([msg[0], pitch, *msg[2:]])
+        out.append((t, msg))
+    return out
+
+
 # --- rendering and the recording chain
 
 def find_soundfont(name: str) -> Path:
@@ -242,18 +273,20 @@ def playable_programs(font: Path, instrument: str, programs: list[int] | None) -
 
 
 def render_phrases(soundfont: Path, instruments: list[str], seconds: float, seed: int,
-                   gap: float = 1.5, timeout: float = 3600, programs: dict | None = None) -> np.ndarray:
+                   gap: float = 1.5, timeout: float = 3600, programs: dict | None = None,
+                   register: tuple[int, int] | None = None) -> np.ndarray:
     """(len(instruments), samples) float32 at RENDER_RATE: one phrase per entry, all played in
     one FluidSynth (or TiMidity++) run (one MIDI file: a soundfont loads once, which takes a
     minute for a compressed .sf3), with a gap of silence after each so release tails stay in
     their clip. `programs`: {instrument: [GM programs]} to draw from instead of the instrument's
-    own (on a patch set, those it has)."""
+    own (on a patch set, those it has); `register`: (lo, hi) MIDI notes the phrases are folded into."""
     import soundfile as sf
     rng = np.random.default_rng(seed)
     events, slot = [], seconds + gap
     for i, instrument in enumerate(instruments):
         playable = playable_programs(soundfont, instrument, (programs or {}).get(instrument))
-        events += [(t + i * slot, msg) for t, msg in phrase(instrument, rng, seconds, playable)]
+        played = phrase(instrument, rng, seconds, playable)
+        events += [(t + i * slot, msg) for t, msg in (fold_into(played, *register) if register else played)]
         events.append((i * slot + seconds + min(0.3, gap / 2), bytes([0xB0, 123, 0])))  # all notes off
     with tempfile.TemporaryDirectory() as tmp:
         mid, wav = Path(tmp) / "phrases.mid", Path(tmp) / "phrases.wav"
@@ -334,6 +367,32 @@ def rendered_set(soundfont_name: str, phrases: int, seconds: float, seed: int,
 
     waves = cached_array(f"instruments-render-{soundfont_name}", key, build)
     return waves, np.repeat(np.arange(len(LABELS)), phrases)
+
+
+def register_set(soundfont_name: str, instruments: list[str], phrases: int, seconds: float, seed: int,
+                 programs: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(waves, labels): `phrases` phrases of each of `instruments` in the register they share
+    (shared_register, fold_into), rendered with one soundfont through random recording chains;
+    cached like rendered_set."""
+    import hashlib
+    import inspect
+    lo, hi = shared_register(instruments)
+    names = [label for label in LABELS if label in instruments]
+    soundfont = find_soundfont(soundfont_name)
+    fold = hashlib.sha1(inspect.getsource(fold_into).encode()).hexdigest()[:8]
+    key = (f"{soundfont.resolve()}|{soundfont.stat().st_size}|{names}|{lo}-{hi}|{phrases}|{seconds}|{seed}|"
+           f"{_played_code()}|{fold}|programs={sorted((k, sorted(v)) for k, v in (programs or {}).items())}").encode()
+
+    def build():
+        rng = np.random.default_rng(seed + 29)
+        print(f"rendering {phrases} {' and '.join(names)} phrases in MIDI {lo}-{hi} with {soundfont.name}",
+              file=sys.stderr, flush=True)
+        clips = render_phrases(soundfont, [n for n in names for _ in range(phrases)], seconds, seed + 31,
+                               programs=programs, register=(lo, hi))
+        return np.stack([room(c, rng, RENDER_RATE) for c in clips])
+
+    waves = cached_array(f"instruments-register-{soundfont_name}", key, build)
+    return waves, np.repeat(np.array([LABELS.index(n) for n in names]), phrases)
 
 
 def _played_code(*modules) -> str:
@@ -534,6 +593,20 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
     # those too to keep them); the held-out font always plays the instruments' own
     x_tr, y_tr = rendered(fonts["train"], 0, train_programs or None)
     x_te, y_te = rendered(fonts["test"], 1000)
+    # data.shared_register: {instruments: [...], phrases: N}: N more phrases of each of those
+    # instruments per training font, all in the register they share (timbre, not pitch, tells them apart)
+    reg = d.get("shared_register") or {}
+    n_register, register_text = 0, ""
+    if reg:
+        if not isinstance(reg, dict) or not isinstance(reg.get("phrases"), int) or reg["phrases"] < 1:
+            raise ValueError("data.shared_register needs {instruments: [two or more], phrases: N >= 1}")
+        lo, hi = shared_register(list(reg.get("instruments") or []))
+        for j, name in enumerate(fonts["train"]):
+            w, y = register_set(name, list(reg["instruments"]), reg["phrases"], seconds, seed + j, train_programs or None)
+            x_tr, y_tr = np.concatenate([x_tr, as_clips(w)]), np.concatenate([y_tr, y])
+            n_register += len(y)
+        register_text = (f"{n_register} {' and '.join(l for l in LABELS if l in reg['instruments'])} phrases in "
+                         f"their shared register (MIDI {lo}-{hi}) + ")
     real = d.get("real") or {}
     n_sampled = 0
     if real.get("folder") and d.get("sampled_phrases"):
@@ -566,8 +639,8 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
             x_tr[i] = fix_length(prepare(phone(x_tr[i], rng, spec.sample_rate), spec), spec.clip_samples)
     as_set = lambda x, y: TensorDataset(torch.from_numpy(np.ascontiguousarray(x, np.float32)),  # noqa: E731
                                         torch.from_numpy(np.asarray(y, np.int64)))
-    desc = (f"train: {len(y_tr) - n_real['train'] - n_sampled - sum(n_modelled.values())} phrases rendered with "
-            f"{', '.join(fonts['train'])} + "
+    desc = (f"train: {len(y_tr) - n_real['train'] - n_sampled - sum(n_modelled.values()) - n_register} phrases "
+            f"rendered with {', '.join(fonts['train'])} + " + register_text
             + (f"{n_sampled} phrases played with the training recordings' notes + " if n_sampled else "")
             + (f"{n_modelled['guitar']} guitar phrases on modelled guitars + " if n_modelled["guitar"] else "")
             + (f"{n_modelled['cello']} cello and {n_modelled['violin']} violin phrases on modelled bowed strings + "
