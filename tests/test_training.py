@@ -243,3 +243,26 @@ def test_mnist_loader_on_real_records():
     assert abs(float(data.train.tensors[0].mean())) < 0.05  # normalised with MNIST's mean/std
     swapped = load_task_data(load_config(ROOT / "training" / "configs" / "mnist.yaml", ["data.swap=true"]), DATA)
     assert len(swapped.test) == 60000 and len(swapped.train) == 10000
+
+
+def test_promote_ships_a_trial_run_only_when_the_config_says_how_it_was_trained(cfg_path, tmp_path):
+    trial = tmp_path / "trial.pt"
+    run("training.train", "--config", cfg_path, "--set", "train.epochs=1", "--set", f"output={trial}")
+    shipped = tmp_path / "synthetic" / "cnn.pt"
+    out = subprocess.run([sys.executable, "-m", "training.promote", "--config", str(cfg_path), "--checkpoint",
+                          str(trial)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "train.epochs (1 in the run, 2 in the config)" in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not shipped.exists()
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["train"]["epochs"] = 1
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    from training.promote import promote
+    assert promote(cfg_path, trial) == shipped
+    a, b = torch.load(trial, weights_only=True), torch.load(shipped, weights_only=True)
+    assert b["reproduce"] == f"python -m training.train --config {cfg_path}" and "--set" in a["reproduce"]
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    assert b["metrics"] == a["metrics"] and (tmp_path / "synthetic" / "cnn.md").is_file()
+    a["metrics"]["complete"] = False
+    torch.save(a, trial)
+    with pytest.raises(ConfigError, match="did not finish"):
+        promote(cfg_path, trial)
