@@ -471,3 +471,21 @@ def test_phone_chain_for_training_band_limits_compresses_and_keeps_the_length():
     assert all(s[(f > 430) & (f < 450)].sum() > 0.5 * np.abs(np.fft.rfft(y))[(f > 430) & (f < 450)].sum()
                for s in spectra)  # the tone itself survives
     assert np.array_equal(inst.phone(y, np.random.default_rng(3), 16000), outs[3])
+
+
+def test_phone_chain_survives_the_top_of_its_random_ranges():
+    """A draw at the top of the bit-rate range (level 1.0, which libsndfile refuses) ended a training run
+    once its data had rendered; the chain clips it."""
+    class Top:  # every uniform draw at its upper end
+        def __init__(self):
+            self.rng = np.random.default_rng(0)
+
+        def uniform(self, lo, hi):
+            return hi
+
+        def __getattr__(self, name):
+            return getattr(self.rng, name)
+
+    y = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
+    out = inst.phone(y, Top(), 16000)
+    assert out.shape == y.shape and np.isfinite(out).all() and np.abs(out).max() > 0.1

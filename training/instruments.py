@@ -327,6 +327,7 @@ def room(y: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarra
 
 
 PHONE_RATES = (8000, 11025, 12000, 16000)  # rates MP3 encodes at
+MP3_LEVEL_MAX = 0.999  # libsndfile 1.2 refuses MP3 compression levels above about 0.9999
 
 
 def phone(y: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarray:
@@ -340,7 +341,7 @@ def phone(y: np.ndarray, rng: np.random.Generator, sample_rate: int) -> np.ndarr
     rate = int(rng.choice([r for r in PHONE_RATES if r <= sample_rate] or [sample_rate]))
     low = resample(np.asarray(y, np.float32), sample_rate, rate)
     buffer = io.BytesIO()
-    sf.write(buffer, low, rate, format="MP3", bitrate_mode="CONSTANT", compression_level=float(rng.uniform(0.3, 1.0)))
+    sf.write(buffer, low, rate, format="MP3", bitrate_mode="CONSTANT", compression_level=min(float(rng.uniform(0.3, 1.0)), MP3_LEVEL_MAX))
     buffer.seek(0)
     back = resample(sf.read(buffer, dtype="float32")[0], rate, sample_rate)[:len(y)]
     back = np.pad(back, (0, len(y) - len(back)))
