@@ -134,6 +134,10 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     monkeypatch.setattr(inst, "SOUNDFONT_DIRS", [tmp_path / "fonts", *inst.SOUNDFONT_DIRS])
     (tmp_path / "fonts").mkdir()
     shutil.copy(inst.find_soundfont("TimGM6mb"), tmp_path / "fonts" / "Other.sf2")  # another file (a link is the same font)
+    with pytest.raises(ValueError, match="shares 310 recorded samples with held-out Other"):
+        load_task_data(dict(cfg, data=dict(cfg["data"], soundfonts={"train": ["TimGM6mb"], "test": ["Other"]})),
+                       tmp_path / "data")
+    monkeypatch.setattr(inst, "shared_samples", lambda train, test: [])  # the copy stands in for another font
     cfg["data"]["soundfonts"] = {"train": ["TimGM6mb"], "test": ["Other"]}
     cfg["data"]["real"] = {"folder": "instruments", "val_sources": ["b"], "cap_per_class": 100}
     cfg["data"]["train_programs"] = {"guitar": [26, 27]}
@@ -141,6 +145,7 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     cfg["data"]["bowed_phrases"] = 1
     cfg["data"]["phone_share"] = 0.5
     cfg["data"]["shared_register"] = {"instruments": ["violin", "cello"], "phrases": 1}
+    cfg["data"]["stretched"] = {"instruments": ["cello", "violin"], "phrases": 1, "semitones": [5, 12]}
     calls, render = [], inst.rendered_set
     monkeypatch.setattr(inst, "rendered_set", lambda name, *a: calls.append((name, a[-1])) or render(name, *a))
     data = load_task_data(cfg, tmp_path / "data")
@@ -150,8 +155,8 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     n_train = len(data.train)
     assert f"({round(n_train / 2)} of all of them through a random phone-like chain); val: " in data.description
     assert "{" not in data.description
-    assert "train: 8 phrases rendered with TimGM6mb + 2 cello and violin phrases in their shared register (MIDI 55-72) + " \
-        in data.description
+    assert ("train: 8 phrases rendered with TimGM6mb + 2 cello and violin phrases in their shared register (MIDI 55-72) + "
+            "2 phrases stretched by 5-12 semitones + ") in data.description
     x_te, y_te = data.test.tensors
     assert data.labels == inst.LABELS and x_te.shape == (8, 16000) and sorted(y_te.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
     x_tr, y_tr = data.train.tensors
@@ -165,6 +170,10 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     cfg["data"]["phone_share"], cfg["data"]["shared_register"] = 0.0, {"instruments": ["cello", "piano"], "phrases": 0}
     with pytest.raises(ValueError, match="shared_register"):
         load_task_data(cfg, tmp_path / "data")
+    cfg["data"]["shared_register"], cfg["data"]["stretched"] = {}, {"phrases": 1, "semitones": [12, 5]}
+    with pytest.raises(ValueError, match="data.stretched needs"):
+        load_task_data(cfg, tmp_path / "data")
+    cfg["data"]["stretched"] = {}
     # a TiMidity++ config that plays the held-out soundfont is the held-out font
     (tmp_path / "timidity").mkdir()
     (tmp_path / "timidity" / "tim.cfg").write_text(
@@ -489,3 +498,88 @@ def test_phone_chain_survives_the_top_of_its_random_ranges():
     y = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
     out = inst.phone(y, Top(), 16000)
     assert out.shape == y.shape and np.isfinite(out).all() and np.abs(out).max() > 0.1
+
+
+def test_stretch_writes_lower_keys_and_bends_them_back_up():
+    rng = np.random.default_rng(3)
+    events = inst.phrase("violin", rng, 3.0)  # vibrato: pitch bends all along
+    out = inst.stretch(events, 14)
+    rpn = [m for _, m in out[:6]]
+    assert rpn[:4] == [bytes([0xB0, 101, 0]), bytes([0xB0, 100, 0]), bytes([0xB0, 6, 24]), bytes([0xB0, 38, 0])]
+    body = out[6:]
+    assert [t for t, _ in body] == [t for t, _ in events]
+    for (_, a), (_, b) in zip(events, body):
+        if a[0] & 0xF0 in (0x80, 0x90):
+            assert b[1] == a[1] - 14 and b[2:] == a[2:]
+        elif a[0] & 0xF0 == 0xE0:  # the same bend in semitones, + 14, on a 24-semitone range
+            before = ((a[1] | a[2] << 7) - 8192) / 8192 * 2
+            after = ((b[1] | b[2] << 7) - 8192) / 8192 * 24
+            assert after == pytest.approx(before + 14, abs=0.01)
+        else:
+            assert a == b
+    with pytest.raises(ValueError, match="semitones"):
+        inst.stretch(events, 23)
+
+
+@needs_synth
+def test_a_stretched_note_keeps_its_pitch_but_not_its_sound(tmp_path):
+    import librosa
+    font = inst.find_soundfont("TimGM6mb")
+
+    def play(semitones):
+        events = [(0.0, bytes([0xC0, 40])), inst._bend(0.0, 0.0)] + inst._note(0.05, 1.5, 72, 100)
+        if semitones is not None:
+            events = inst.stretch(events, semitones)
+        mid, wav = tmp_path / f"{semitones}.mid", tmp_path / f"{semitones}.wav"
+        inst.write_midi(mid, events)
+        inst._synthesize(font, mid, wav, 60)
+        y, rate = sf.read(str(wav), always_2d=True)
+        return y.mean(1)[int(0.3 * rate):int(1.2 * rate)], rate
+
+    (plain, rate), (same, _), (stretched, _) = play(None), play(0), play(16)
+    f0 = {k: np.nanmedian(librosa.pyin(y, fmin=200, fmax=1500, sr=rate)[0]) for k, y in
+          (("plain", plain), ("same", same), ("stretched", stretched))}
+    target = librosa.midi_to_hz(72)
+    assert all(abs(12 * np.log2(v / target)) < 0.3 for v in f0.values()), f0  # within 30 cents of C5
+    assert np.allclose(plain, same, atol=1e-4)  # stretch by 0 is the phrase itself
+    spectrum = lambda y: np.abs(np.fft.rfft(y[:8192]))  # noqa: E731
+    assert np.corrcoef(spectrum(plain), spectrum(stretched))[0, 1] < 0.95  # another sample, resampled
+
+
+def _soundfont(path: Path, samples: list[np.ndarray]) -> Path:
+    """A minimal .sf2: the given 16-bit samples in sdta/smpl, their headers in pdta/shdr."""
+    def chunk(cid, body):
+        return cid + len(body).to_bytes(4, "little") + body + b"\0" * (len(body) & 1)
+    smpl, headers, at = b"", b"", 0
+    for k, s in enumerate(samples):
+        raw = np.asarray(s, "<i2").tobytes()
+        headers += f"s{k}".encode().ljust(20, b"\0") + b"".join(
+            v.to_bytes(4, "little") for v in (at, at + len(s), at, at + len(s), 16000)) + bytes([60, 0, 0, 0, 1, 0])
+        smpl, at = smpl + raw + b"\0" * 92, at + len(s) + 46
+    headers += b"EOS".ljust(46, b"\0")
+    sdta = chunk(b"LIST", b"sdta" + chunk(b"smpl", smpl))
+    pdta = chunk(b"LIST", b"pdta" + chunk(b"shdr", headers))
+    path.write_bytes(chunk(b"RIFF", b"sfbk" + sdta + pdta))
+    return path
+
+
+@needs_synth
+def test_a_training_font_made_of_the_held_out_fonts_samples_is_refused(tmp_path, monkeypatch):
+    tim = inst.find_soundfont("TimGM6mb")
+    data = tim.read_bytes()
+    chunks = {cid: (at, n) for cid, at, n in inst._riff_chunks(data, 0, len(data))}
+    (s_at, _), (h_at, h_n) = chunks[b"smpl"], chunks[b"shdr"]
+    taken = []
+    for k in range(h_n // 46 - 1):
+        start, end = (int.from_bytes(data[h_at + 46 * k + o:h_at + 46 * k + o + 4], "little") for o in (20, 24))
+        if end - start >= 4096:
+            taken.append(np.frombuffer(data[s_at + 2 * start:s_at + 2 * end], "<i2"))
+    assert len(taken) > 20 and len(inst.sample_hashes(tim)) == 310
+    rng = np.random.default_rng(0)
+    own = [rng.integers(-3000, 3000, 5000).astype(np.int16) for _ in range(5)]
+    monkeypatch.setattr(inst, "SOUNDFONT_DIRS", [tmp_path, *inst.SOUNDFONT_DIRS])
+    _soundfont(tmp_path / "Borrowed.sf2", own + taken[:12])
+    _soundfont(tmp_path / "Own.sf2", own + taken[:3])  # a few shared samples are tolerated
+    assert len(inst.sample_hashes(tmp_path / "Borrowed.sf2")) == 17
+    assert inst.shared_samples(["Borrowed", "Own"], ["TimGM6mb"]) == [("Borrowed", "TimGM6mb", 12)]
+    assert inst.sample_hashes(inst.find_soundfont("freepats") if HAS_TIMIDITY else tmp_path / "x.cfg") == set()

@@ -19,6 +19,7 @@ per-class figures on the held-out recordings (val) and the held-out soundfont (t
 from __future__ import annotations
 
 import argparse
+import functools
 import shutil
 import subprocess
 import sys
@@ -186,6 +187,30 @@ def fold_into(events: list[tuple[float, bytes]], lo: int, hi: int) -> list[tuple
     return out
 
 
+def stretch(events: list[tuple[float, bytes]], semitones: int, bend_range: int = 24) -> list[tuple[float, bytes]]:
+    """The phrase as a sparsely multisampled soundfont plays it: every note written `semitones`
+    keys lower and the whole phrase bent up as far (the bend range set to `bend_range` semitones
+    by RPN 0), so every pitch is unchanged but is played from the sample zone `semitones` below,
+    resampled up: its formants, attack and noise move up with it, as when a small soundfont (or
+    sampler) stretches one recorded note over many keys. Vibrato bends are kept on top."""
+    if not 0 <= semitones <= bend_range - 2:
+        raise ValueError(f"stretch: semitones must be 0..{bend_range - 2} (bend range {bend_range}), not {semitones}")
+    rpn = [bytes([0xB0, 101, 0]), bytes([0xB0, 100, 0]), bytes([0xB0, 6, bend_range]), bytes([0xB0, 38, 0]),
+           bytes([0xB0, 101, 127]), bytes([0xB0, 100, 127])]
+    out = []
+    for t, msg in events:
+        kind = msg[0] & 0xF0
+        if kind in (0x80, 0x90):
+            msg = bytes([msg[0], max(msg[1] - semitones, 0), *msg[2:]])
+        elif kind == 0xE0:
+            bent = ((msg[1] | msg[2] << 7) - 8192) / 8192 * 2.0 + semitones  # _bend's +-2 range, moved up
+            value = int(np.clip(round(8192 + bent / bend_range * 8192), 0, 16383))
+            msg = bytes([0xE0, value & 0x7F, value >> 7])
+        out.append((t, msg))
+    start = min((t for t, _ in events), default=0.0)
+    return [(start, m) for m in rpn] + out
+
+
 # --- rendering and the recording chain
 
 def find_soundfont(name: str) -> Path:
@@ -237,6 +262,59 @@ def font_files(font: Path) -> set[Path]:
     return _timidity_config(font)[0] if font.suffix == ".cfg" else {font.resolve()}
 
 
+SHARED_SAMPLES_MAX = 10  # a training and a held-out soundfont sharing more recorded samples than this: refused
+
+
+def _riff_chunks(data: bytes, start: int, end: int):
+    """(id, offset of the body, size) of each chunk in data[start:end]; a LIST chunk's own
+    chunks follow it (its body starts with a 4-byte type)."""
+    at = start
+    while at + 8 <= end:
+        cid, size = data[at:at + 4], int.from_bytes(data[at + 4:at + 8], "little")
+        yield cid, at + 8, size
+        if cid in (b"RIFF", b"LIST"):
+            yield from _riff_chunks(data, at + 12, min(at + 8 + size, end))
+        at += 8 + size + (size & 1)
+
+
+def sample_hashes(font: Path) -> set[str]:
+    """Hashes of the recorded samples of a SoundFont (.sf2/.sf3: its sdta/smpl data cut by the
+    pdta/shdr sample headers; samples under 2048 frames are left out). Empty for anything else."""
+    return set(_sample_hashes(str(Path(font).resolve()), Path(font).stat().st_size)) \
+        if Path(font).suffix in (".sf2", ".sf3") else set()
+
+
+@functools.lru_cache(maxsize=16)
+def _sample_hashes(path: str, size: int) -> tuple[str, ...]:
+    import hashlib
+    data = Path(path).read_bytes()
+    chunks = {cid: (at, n) for cid, at, n in _riff_chunks(data, 0, len(data)) if cid in (b"smpl", b"shdr")}
+    if len(chunks) < 2:
+        return ()
+    (s_at, s_n), (h_at, h_n) = chunks[b"smpl"], chunks[b"shdr"]
+    sf3 = path.endswith(".sf3")  # Ogg-compressed: start/end are byte offsets, not 16-bit frames
+    out = []
+    for k in range(h_n // 46 - 1):  # the last header is the terminal "EOS"
+        start, end = (int.from_bytes(data[h_at + 46 * k + o:h_at + 46 * k + o + 4], "little") for o in (20, 24))
+        lo, hi = (start, end) if sf3 else (2 * start, 2 * end)
+        if end - start >= (2048 if not sf3 else 256) and hi <= s_n:
+            out.append(hashlib.sha1(data[s_at + lo:s_at + hi]).hexdigest())
+    return tuple(out)
+
+
+def shared_samples(train: list[str], test: list[str]) -> list[tuple[str, str, int]]:
+    """(training font, held-out font, how many recorded samples they share) for each pair that
+    shares more than SHARED_SAMPLES_MAX: another soundfont built from the held-out font's
+    recordings (e.g. csound's sf_GMbank holds most of TimGM6mb's) would leak the test set."""
+    found = []
+    for a in train:
+        for b in test:
+            n = len(sample_hashes(find_soundfont(a)) & sample_hashes(find_soundfont(b)))
+            if n > SHARED_SAMPLES_MAX:
+                found.append((a, b, n))
+    return found
+
+
 def fluidsynth_binary() -> str:
     found = shutil.which("fluidsynth")
     if not found:
@@ -274,19 +352,23 @@ def playable_programs(font: Path, instrument: str, programs: list[int] | None) -
 
 def render_phrases(soundfont: Path, instruments: list[str], seconds: float, seed: int,
                    gap: float = 1.5, timeout: float = 3600, programs: dict | None = None,
-                   register: tuple[int, int] | None = None) -> np.ndarray:
+                   register: tuple[int, int] | None = None, stretch_range: tuple[int, int] | None = None) -> np.ndarray:
     """(len(instruments), samples) float32 at RENDER_RATE: one phrase per entry, all played in
     one FluidSynth (or TiMidity++) run (one MIDI file: a soundfont loads once, which takes a
     minute for a compressed .sf3), with a gap of silence after each so release tails stay in
     their clip. `programs`: {instrument: [GM programs]} to draw from instead of the instrument's
-    own (on a patch set, those it has); `register`: (lo, hi) MIDI notes the phrases are folded into."""
+    own (on a patch set, those it has); `register`: (lo, hi) MIDI notes the phrases are folded into;
+    `stretch_range`: (lo, hi) semitones, each phrase played stretch()ed by a random number in it."""
     import soundfile as sf
     rng = np.random.default_rng(seed)
     events, slot = [], seconds + gap
     for i, instrument in enumerate(instruments):
         playable = playable_programs(soundfont, instrument, (programs or {}).get(instrument))
         played = phrase(instrument, rng, seconds, playable)
-        events += [(t + i * slot, msg) for t, msg in (fold_into(played, *register) if register else played)]
+        played = fold_into(played, *register) if register else played
+        if stretch_range:
+            played = stretch(played, int(rng.integers(stretch_range[0], stretch_range[1] + 1)))
+        events += [(t + i * slot, msg) for t, msg in played]
         events.append((i * slot + seconds + min(0.3, gap / 2), bytes([0xB0, 123, 0])))  # all notes off
     with tempfile.TemporaryDirectory() as tmp:
         mid, wav = Path(tmp) / "phrases.mid", Path(tmp) / "phrases.wav"
@@ -370,29 +452,39 @@ def rendered_set(soundfont_name: str, phrases: int, seconds: float, seed: int,
     return waves, np.repeat(np.arange(len(LABELS)), phrases)
 
 
-def register_set(soundfont_name: str, instruments: list[str], phrases: int, seconds: float, seed: int,
-                 programs: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(waves, labels): `phrases` phrases of each of `instruments` in the register they share
-    (shared_register, fold_into), rendered with one soundfont through random recording chains;
-    cached like rendered_set."""
+def variant_set(soundfont_name: str, instruments: list[str], phrases: int, seconds: float, seed: int,
+                programs: dict | None = None, *, register: bool = False,
+                stretch_range: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(waves, labels): `phrases` more phrases of each of `instruments`, rendered with one
+    soundfont through random recording chains and cached like rendered_set - with `register`,
+    all in the register they share (shared_register, fold_into); with `stretch_range`, each
+    stretch()ed by a random number of semitones in that range (a sparsely sampled soundfont)."""
     import hashlib
     import inspect
-    lo, hi = shared_register(instruments)
+    if register == bool(stretch_range):
+        raise ValueError("variant_set: give either register or stretch_range")
     names = [label for label in LABELS if label in instruments]
     soundfont = find_soundfont(soundfont_name)
-    fold = hashlib.sha1(inspect.getsource(fold_into).encode()).hexdigest()[:8]
-    key = (f"{soundfont.resolve()}|{soundfont.stat().st_size}|{names}|{lo}-{hi}|{phrases}|{seconds}|{seed}|"
-           f"{_played_code()}|{fold}|programs={sorted((k, sorted(v)) for k, v in (programs or {}).items())}").encode()
+    if register:
+        lo, hi = shared_register(instruments)
+        kind, how, offsets, code = "register", f"in MIDI {lo}-{hi}", (29, 31), fold_into
+    else:
+        lo, hi = stretch_range
+        kind, how, offsets, code = "stretched", f"stretched by {lo}-{hi} semitones", (37, 41), stretch
+    code_hash = hashlib.sha1(inspect.getsource(code).encode()).hexdigest()[:8]
+    key = (f"{soundfont.resolve()}|{soundfont.stat().st_size}|{names}|{kind}|{lo}-{hi}|{phrases}|{seconds}|{seed}|"
+           f"{_played_code()}|{code_hash}|programs={sorted((k, sorted(v)) for k, v in (programs or {}).items())}").encode()
 
     def build():
-        rng = np.random.default_rng(seed + 29)
-        print(f"rendering {phrases} {' and '.join(names)} phrases in MIDI {lo}-{hi} with {soundfont.name}",
+        rng = np.random.default_rng(seed + offsets[0])
+        print(f"rendering {phrases} {' and '.join(names)} phrases {how} with {soundfont.name}",
               file=sys.stderr, flush=True)
-        clips = render_phrases(soundfont, [n for n in names for _ in range(phrases)], seconds, seed + 31,
-                               programs=programs, register=(lo, hi))
+        clips = render_phrases(soundfont, [n for n in names for _ in range(phrases)], seconds, seed + offsets[1],
+                               programs=programs, register=(lo, hi) if register else None,
+                               stretch_range=stretch_range)
         return np.stack([room(c, rng, RENDER_RATE) for c in clips])
 
-    waves = cached_array(f"instruments-register-{soundfont_name}", key, build)
+    waves = cached_array(f"instruments-{kind}-{soundfont_name}", key, build)
     return waves, np.repeat(np.array([LABELS.index(n) for n in names]), phrases)
 
 
@@ -572,6 +664,9 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
                & set().union(*(font_files(find_soundfont(n)) for n in fonts["test"])))
     if overlap:
         raise ValueError(f"soundfonts {sorted(p.name for p in overlap)} are in both train and test")
+    for a, b, n in shared_samples(fonts["train"], fonts["test"]):
+        raise ValueError(f"training soundfont {a} shares {n} recorded samples with held-out {b}: "
+                         "the test would measure what was trained on; train on another font")
     phrases, seconds = int(d.get("phrases", 200)), float(d.get("phrase_seconds", spec.clip_seconds))
 
     def as_clips(w):
@@ -603,11 +698,30 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
             raise ValueError("data.shared_register needs {instruments: [two or more], phrases: N >= 1}")
         lo, hi = shared_register(list(reg.get("instruments") or []))
         for j, name in enumerate(fonts["train"]):
-            w, y = register_set(name, list(reg["instruments"]), reg["phrases"], seconds, seed + j, train_programs or None)
+            w, y = variant_set(name, list(reg["instruments"]), reg["phrases"], seconds, seed + j,
+                               train_programs or None, register=True)
             x_tr, y_tr = np.concatenate([x_tr, as_clips(w)]), np.concatenate([y_tr, y])
             n_register += len(y)
         register_text = (f"{n_register} {' and '.join(l for l in LABELS if l in reg['instruments'])} phrases in "
                          f"their shared register (MIDI {lo}-{hi}) + ")
+    # data.stretched: {phrases: N, semitones: [lo, hi], instruments: [...] (default all)}: N more
+    # phrases of each instrument per training font, each stretch()ed by lo..hi semitones: played
+    # from the sample a sparsely sampled soundfont would stretch over those keys
+    st = d.get("stretched") or {}
+    if st:
+        names, span = st.get("instruments") or list(LABELS), st.get("semitones")
+        if not (isinstance(st, dict) and isinstance(st.get("phrases"), int) and st["phrases"] >= 1
+                and isinstance(span, list) and len(span) == 2 and all(isinstance(v, int) for v in span)
+                and 0 <= span[0] <= span[1] <= 22 and set(names) <= set(LABELS)):
+            raise ValueError("data.stretched needs {phrases: N >= 1, semitones: [lo, hi] with 0 <= lo <= hi <= 22}, "
+                             f"and instruments among {LABELS}")
+        for j, name in enumerate(fonts["train"]):
+            w, y = variant_set(name, names, st["phrases"], seconds, seed + j, train_programs or None,
+                               stretch_range=tuple(span))
+            x_tr, y_tr = np.concatenate([x_tr, as_clips(w)]), np.concatenate([y_tr, y])
+            n_register += len(y)
+        register_text += (f"{st['phrases'] * len(names) * len(fonts['train'])} phrases stretched by "
+                          f"{span[0]}-{span[1]} semitones + ")
     real = d.get("real") or {}
     n_sampled = 0
     if real.get("folder") and d.get("sampled_phrases"):
