@@ -170,9 +170,12 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     cfg["data"]["phone_share"], cfg["data"]["shared_register"] = 0.0, {"instruments": ["cello", "piano"], "phrases": 0}
     with pytest.raises(ValueError, match="shared_register"):
         load_task_data(cfg, tmp_path / "data")
-    cfg["data"]["shared_register"], cfg["data"]["stretched"] = {}, {"phrases": 1, "semitones": [12, 5]}
-    with pytest.raises(ValueError, match="data.stretched needs"):
-        load_task_data(cfg, tmp_path / "data")
+    cfg["data"]["shared_register"] = {}
+    for bad in ({"phrases": 1, "semitones": [12, 5]}, {"phrases": 1, "semitones": [0, 23]}, 7,
+                {"phrases": 0, "semitones": [1, 2]}, {"phrases": 1, "semitones": [1, 2], "instruments": ["flute"]}):
+        cfg["data"]["stretched"] = bad
+        with pytest.raises(ValueError, match="data.stretched needs"):
+            load_task_data(cfg, tmp_path / "data")
     cfg["data"]["stretched"] = {}
     # a TiMidity++ config that plays the held-out soundfont is the held-out font
     (tmp_path / "timidity").mkdir()

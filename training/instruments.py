@@ -187,7 +187,11 @@ def fold_into(events: list[tuple[float, bytes]], lo: int, hi: int) -> list[tuple
     return out
 
 
-def stretch(events: list[tuple[float, bytes]], semitones: int, bend_range: int = 24) -> list[tuple[float, bytes]]:
+STRETCH_BEND_RANGE = 24  # semitones: the General MIDI maximum; stretch() leaves 2 for vibrato
+
+
+def stretch(events: list[tuple[float, bytes]], semitones: int,
+            bend_range: int = STRETCH_BEND_RANGE) -> list[tuple[float, bytes]]:
     """The phrase as a sparsely multisampled soundfont plays it: every note written `semitones`
     keys lower and the whole phrase bent up as far (the bend range set to `bend_range` semitones
     by RPN 0), so every pitch is unchanged but is played from the sample zone `semitones` below,
@@ -664,7 +668,9 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
                & set().union(*(font_files(find_soundfont(n)) for n in fonts["test"])))
     if overlap:
         raise ValueError(f"soundfonts {sorted(p.name for p in overlap)} are in both train and test")
-    for a, b, n in shared_samples(fonts["train"], fonts["test"]):
+    leaks = shared_samples(fonts["train"], fonts["test"])
+    if leaks:
+        a, b, n = leaks[0]
         raise ValueError(f"training soundfont {a} shares {n} recorded samples with held-out {b}: "
                          "the test would measure what was trained on; train on another font")
     phrases, seconds = int(d.get("phrases", 200)), float(d.get("phrase_seconds", spec.clip_seconds))
@@ -692,7 +698,7 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
     # data.shared_register: {instruments: [...], phrases: N}: N more phrases of each of those
     # instruments per training font, all in the register they share (timbre, not pitch, tells them apart)
     reg = d.get("shared_register") or {}
-    n_register, register_text = 0, ""
+    n_variants, variants_text = 0, ""
     if reg:
         if not isinstance(reg, dict) or not isinstance(reg.get("phrases"), int) or reg["phrases"] < 1:
             raise ValueError("data.shared_register needs {instruments: [two or more], phrases: N >= 1}")
@@ -701,26 +707,27 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
             w, y = variant_set(name, list(reg["instruments"]), reg["phrases"], seconds, seed + j,
                                train_programs or None, register=True)
             x_tr, y_tr = np.concatenate([x_tr, as_clips(w)]), np.concatenate([y_tr, y])
-            n_register += len(y)
-        register_text = (f"{n_register} {' and '.join(l for l in LABELS if l in reg['instruments'])} phrases in "
+            n_variants += len(y)
+        variants_text = (f"{n_variants} {' and '.join(l for l in LABELS if l in reg['instruments'])} phrases in "
                          f"their shared register (MIDI {lo}-{hi}) + ")
     # data.stretched: {phrases: N, semitones: [lo, hi], instruments: [...] (default all)}: N more
     # phrases of each instrument per training font, each stretch()ed by lo..hi semitones: played
     # from the sample a sparsely sampled soundfont would stretch over those keys
     st = d.get("stretched") or {}
     if st:
-        names, span = st.get("instruments") or list(LABELS), st.get("semitones")
-        if not (isinstance(st, dict) and isinstance(st.get("phrases"), int) and st["phrases"] >= 1
-                and isinstance(span, list) and len(span) == 2 and all(isinstance(v, int) for v in span)
-                and 0 <= span[0] <= span[1] <= 22 and set(names) <= set(LABELS)):
-            raise ValueError("data.stretched needs {phrases: N >= 1, semitones: [lo, hi] with 0 <= lo <= hi <= 22}, "
+        top = STRETCH_BEND_RANGE - 2
+        names, span = (st.get("instruments") or list(LABELS), st.get("semitones")) if isinstance(st, dict) else ([], None)
+        if not (isinstance(span, list) and len(span) == 2 and all(isinstance(v, int) for v in span)
+                and 0 <= span[0] <= span[1] <= top and isinstance(st.get("phrases"), int) and st["phrases"] >= 1
+                and set(names) <= set(LABELS)):
+            raise ValueError(f"data.stretched needs {{phrases: N >= 1, semitones: [lo, hi] with 0 <= lo <= hi <= {top}}}, "
                              f"and instruments among {LABELS}")
         for j, name in enumerate(fonts["train"]):
             w, y = variant_set(name, names, st["phrases"], seconds, seed + j, train_programs or None,
                                stretch_range=tuple(span))
             x_tr, y_tr = np.concatenate([x_tr, as_clips(w)]), np.concatenate([y_tr, y])
-            n_register += len(y)
-        register_text += (f"{st['phrases'] * len(names) * len(fonts['train'])} phrases stretched by "
+            n_variants += len(y)
+        variants_text += (f"{st['phrases'] * len(names) * len(fonts['train'])} phrases stretched by "
                           f"{span[0]}-{span[1]} semitones + ")
     real = d.get("real") or {}
     n_sampled = 0
@@ -754,8 +761,8 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
             x_tr[i] = fix_length(prepare(phone(x_tr[i], rng, spec.sample_rate), spec), spec.clip_samples)
     as_set = lambda x, y: TensorDataset(torch.from_numpy(np.ascontiguousarray(x, np.float32)),  # noqa: E731
                                         torch.from_numpy(np.asarray(y, np.int64)))
-    desc = (f"train: {len(y_tr) - n_real['train'] - n_sampled - sum(n_modelled.values()) - n_register} phrases "
-            f"rendered with {', '.join(fonts['train'])} + " + register_text
+    desc = (f"train: {len(y_tr) - n_real['train'] - n_sampled - sum(n_modelled.values()) - n_variants} phrases "
+            f"rendered with {', '.join(fonts['train'])} + " + variants_text
             + (f"{n_sampled} phrases played with the training recordings' notes + " if n_sampled else "")
             + (f"{n_modelled['guitar']} guitar phrases on modelled guitars + " if n_modelled["guitar"] else "")
             + (f"{n_modelled['cello']} cello and {n_modelled['violin']} violin phrases on modelled bowed strings + "
