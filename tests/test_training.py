@@ -266,3 +266,14 @@ def test_promote_ships_a_trial_run_only_when_the_config_says_how_it_was_trained(
     torch.save(a, trial)
     with pytest.raises(ConfigError, match="did not finish"):
         promote(cfg_path, trial)
+
+
+def test_the_same_config_and_seed_train_the_same_weights(tmp_path, cfg_path):
+    """A config with its seed is one run: the initial weights are seeded too (they were not)."""
+    weights = []
+    for k in range(2):
+        out = tmp_path / f"run{k}.pt"
+        run("training.train", "--config", cfg_path, "--set", "train.epochs=1", "--set", f"output={out}")
+        weights.append(torch.load(out, weights_only=True)["state_dict"])
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

@@ -54,6 +54,7 @@ def main(argv=None) -> int:
     if world > 1 and device.type == "cuda":
         device = torch.device("cuda", rank % torch.cuda.device_count())
     num_classes = len(data.labels)
+    seed_everything(int(cfg["train"].get("seed", 0)))  # the initial weights too: a config + seed is one run
     model = build(cfg, data)
     sanity = first_batch_check(model, data.train, num_classes, int(cfg["train"].get("batch_size", 64)), device)
     if is_main():
