@@ -282,28 +282,33 @@ def _riff_chunks(data: bytes, start: int, end: int):
 
 
 def sample_hashes(font: Path) -> set[str]:
-    """Hashes of the recorded samples of a SoundFont (.sf2/.sf3: its sdta/smpl data cut by the
-    pdta/shdr sample headers; samples under 2048 frames are left out). Empty for anything else."""
+    """Hashes of the recorded samples (sample_ranges) of a SoundFont (.sf2/.sf3); empty for anything else."""
     return set(_sample_hashes(str(Path(font).resolve()), Path(font).stat().st_size)) \
         if Path(font).suffix in (".sf2", ".sf3") else set()
+
+
+def sample_ranges(data: bytes, sf3: bool = False) -> list[tuple[int, int]]:
+    """Byte ranges (in `data`, a whole .sf2/.sf3 file) of its recorded samples: the sdta/smpl
+    data cut by the pdta/shdr sample headers; samples under 2048 frames (256 bytes of an
+    Ogg-compressed .sf3) left out."""
+    chunks = {cid: (at, n) for cid, at, n in _riff_chunks(data, 0, len(data)) if cid in (b"smpl", b"shdr")}
+    if len(chunks) < 2:
+        return []
+    (s_at, s_n), (h_at, h_n) = chunks[b"smpl"], chunks[b"shdr"]
+    out = []
+    for k in range(h_n // 46 - 1):  # the last header is the terminal "EOS"
+        start, end = (int.from_bytes(data[h_at + 46 * k + o:h_at + 46 * k + o + 4], "little") for o in (20, 24))
+        lo, hi = (start, end) if sf3 else (2 * start, 2 * end)  # .sf3: byte offsets, .sf2: 16-bit frames
+        if end - start >= (256 if sf3 else 2048) and hi <= s_n:
+            out.append((s_at + lo, s_at + hi))
+    return out
 
 
 @functools.lru_cache(maxsize=16)
 def _sample_hashes(path: str, size: int) -> tuple[str, ...]:
     import hashlib
     data = Path(path).read_bytes()
-    chunks = {cid: (at, n) for cid, at, n in _riff_chunks(data, 0, len(data)) if cid in (b"smpl", b"shdr")}
-    if len(chunks) < 2:
-        return ()
-    (s_at, s_n), (h_at, h_n) = chunks[b"smpl"], chunks[b"shdr"]
-    sf3 = path.endswith(".sf3")  # Ogg-compressed: start/end are byte offsets, not 16-bit frames
-    out = []
-    for k in range(h_n // 46 - 1):  # the last header is the terminal "EOS"
-        start, end = (int.from_bytes(data[h_at + 46 * k + o:h_at + 46 * k + o + 4], "little") for o in (20, 24))
-        lo, hi = (start, end) if sf3 else (2 * start, 2 * end)
-        if end - start >= (2048 if not sf3 else 256) and hi <= s_n:
-            out.append(hashlib.sha1(data[s_at + lo:s_at + hi]).hexdigest())
-    return tuple(out)
+    return tuple(hashlib.sha1(data[lo:hi]).hexdigest() for lo, hi in sample_ranges(data, path.endswith(".sf3")))
 
 
 def shared_samples(train: list[str], test: list[str]) -> list[tuple[str, str, int]]:
