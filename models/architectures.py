@@ -226,6 +226,36 @@ def audio_effnet(spec: dict, num_classes: int, variant: str = "lite0", pretraine
     return AudioClassifier(spec, body, spec_augment, expand_to=3)
 
 
+# The features musicnn's weights were trained on (models/musicnn.py): any other front end would
+# feed its pretrained filters numbers they never saw.
+MUSICNN_SPEC = {"sample_rate": 16000, "n_mels": 96, "n_fft": 512, "hop_length": 256, "mel_scale": "slaney",
+                "log": "log10p", "f_min": 0.0, "f_max": None}
+
+
+@register("audio-musicnn")
+def audio_musicnn(spec: dict, num_classes: int, pretrained: bool = False, dropout: float = 0.5,
+                  spec_augment: dict | None = None) -> nn.Module:
+    """musicnn (timbral and temporal filters, a residual 1-D CNN, max+mean pooling over time), with
+    its MagnaTagATune weights when pretrained: every layer but the last, which gets num_classes.
+    Its first layer is a BatchNorm of the log-mel: the front end keeps no statistics of its own."""
+    from .audio_frontend import AudioSpec
+    from .musicnn import Musicnn, pretrained_musicnn
+    if pretrained:
+        have = AudioSpec.from_dict(spec).to_dict()
+        wrong = {k: have[k] for k, v in MUSICNN_SPEC.items() if have[k] != v}
+        if wrong:
+            raise ValueError(f"pretrained musicnn needs the audio settings it was trained with "
+                             f"{ {k: MUSICNN_SPEC[k] for k in wrong} }, not {wrong}")
+        body = pretrained_musicnn()
+        body.classifier = nn.Linear(body.classifier.in_features, num_classes)
+        body.dropout.p = dropout
+    else:
+        body = Musicnn(num_classes, n_mels=int(spec["n_mels"]), dropout=dropout)
+    model = AudioClassifier(spec, body, spec_augment)
+    model.input_stats = False  # training.common.build: leave the front end's mean 0, std 1
+    return model
+
+
 # --- image CNNs trained from scratch (course reports "Projet 22" and "Projet 23"). Both end
 # in a `cam` Identity after the last activated feature map: the CAM layer whatever the depth.
 

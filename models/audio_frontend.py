@@ -43,8 +43,9 @@ SILENCE_PEAK = 1e-3
 # never holds all its channels in memory, and when a truncated file fails mid-read only the
 # failing block is lost (libsndfile returns nothing of a read that fails).
 DECODE_BLOCK_FRAMES = 4096
-# torchaudio's MelSpectrogram default; spectrogram_axes must use the same scale.
-MEL_SCALE = "htk"
+# Mel filterbanks (torchaudio's default htk; librosa's slaney) and log compressions (AudioSpec).
+MEL_SCALES = ("htk", "slaney")
+LOG_SCALES = ("db", "log10p")
 # Formats libsndfile reads itself (MP3 since libsndfile 1.1).
 SOUNDFILE_SUFFIXES = {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64"}
 # Containers only ffmpeg (through audioread, which librosa uses) decodes.
@@ -71,6 +72,18 @@ class AudioSpec:
     # input: short windows keep transients sharp, long ones resolve pitch); channel 0 is n_fft's.
     # A window shorter than n_fft is zero-padded to n_fft (so no mel band falls between bins).
     extra_n_ffts: tuple = ()
+    # the mel filterbank: "htk" (torchaudio's default) or "slaney" (librosa's: Slaney's scale and
+    # area-normalised filters, what models trained on librosa features such as musicnn expect)
+    mel_scale: str = "htk"
+    # the compression of the mel power: "db" (10 log10, floored top_db below the clip's peak) or
+    # "log10p" (log10(1 + 10000 power): musicnn's, no floor needed)
+    log: str = "db"
+
+    def __post_init__(self):
+        if self.mel_scale not in MEL_SCALES:
+            raise ValueError(f"audio.mel_scale is {self.mel_scale!r}; expected one of {', '.join(MEL_SCALES)}")
+        if self.log not in LOG_SCALES:
+            raise ValueError(f"audio.log is {self.log!r}; expected one of {', '.join(LOG_SCALES)}")
 
     @property
     def clip_samples(self) -> int:
@@ -90,7 +103,8 @@ class AudioSpec:
         return {"kind": "audio", "sample_rate": self.sample_rate, "clip_seconds": self.clip_seconds,
                 "n_mels": self.n_mels, "n_fft": self.n_fft, "hop_length": self.hop_length,
                 "f_min": self.f_min, "f_max": self.f_max, "top_db": self.top_db, "trim_db": self.trim_db,
-                "peak_normalize": self.peak_normalize, "extra_n_ffts": list(self.extra_n_ffts)}
+                "peak_normalize": self.peak_normalize, "extra_n_ffts": list(self.extra_n_ffts),
+                "mel_scale": self.mel_scale, "log": self.log}
 
     @classmethod
     def from_dict(cls, d: dict) -> "AudioSpec":
@@ -101,7 +115,8 @@ class AudioSpec:
                    hop_length=int(d.get("hop_length", 160)), f_min=float(d.get("f_min", 0.0)),
                    f_max=opt_float(d.get("f_max")), top_db=opt_float(d.get("top_db", 80.0)),
                    trim_db=opt_float(d.get("trim_db")), peak_normalize=bool(d.get("peak_normalize", False)),
-                   extra_n_ffts=tuple(int(k) for k in d.get("extra_n_ffts") or ()))
+                   extra_n_ffts=tuple(int(k) for k in d.get("extra_n_ffts") or ()),
+                   mel_scale=str(d.get("mel_scale", "htk")), log=str(d.get("log", "db")))
 
 
 # --- loading
@@ -303,17 +318,18 @@ class LogMel(nn.Module):
 
     def __init__(self, sample_rate: int, n_fft: int = 400, hop_length: int = 160, n_mels: int = 64,
                  f_min: float = 0.0, f_max: float | None = None, top_db: float | None = 80.0,
-                 mean: float = 0.0, std: float = 1.0, extra_n_ffts=()):
+                 mean: float = 0.0, std: float = 1.0, extra_n_ffts=(), mel_scale: str = "htk", log: str = "db"):
         super().__init__()
         import torchaudio
 
         def mel(k):  # a window of k samples; a shorter one than n_fft is zero-padded to n_fft
             return torchaudio.transforms.MelSpectrogram(
                 sample_rate=sample_rate, n_fft=max(k, n_fft), win_length=k, hop_length=hop_length, n_mels=n_mels,
-                f_min=f_min, f_max=f_max, power=2.0, mel_scale=MEL_SCALE)
+                f_min=f_min, f_max=f_max, power=2.0, mel_scale=mel_scale, norm="slaney" if mel_scale == "slaney" else None)
         self.mel = mel(n_fft)
         self.extra = nn.ModuleList([mel(int(k)) for k in extra_n_ffts])
         self.to_db = torchaudio.transforms.AmplitudeToDB(stype="power", top_db=top_db)
+        self.log = log
         shape = () if not self.extra else (self.channels, 1, 1)
         self.register_buffer("mean", torch.full(shape, float(mean)))
         self.register_buffer("std", torch.full(shape, float(std)))
@@ -325,7 +341,7 @@ class LogMel(nn.Module):
     @classmethod
     def from_spec(cls, spec: AudioSpec, mean: float = 0.0, std: float = 1.0) -> "LogMel":
         return cls(spec.sample_rate, spec.n_fft, spec.hop_length, spec.n_mels, spec.f_min, spec.f_max,
-                   spec.top_db, mean, std, spec.extra_n_ffts)
+                   spec.top_db, mean, std, spec.extra_n_ffts, spec.mel_scale, spec.log)
 
     def set_stats(self, mean, std) -> None:
         """Normalisation from training statistics (dB mean and std over the training set): a
@@ -335,14 +351,20 @@ class LogMel(nn.Module):
             buf.copy_(torch.broadcast_to(v if self.extra else v.reshape(()), buf.shape))
         self.std.clamp_(min=1e-6)
 
+    def compress(self, mel: torch.Tensor) -> torch.Tensor:
+        """Mel power (B, 1, mels, frames) -> its log: dB, or log10(1 + 10000 power)."""
+        if self.log == "log10p":
+            return torch.log10(1.0 + 10000.0 * mel)
+        return self.to_db(mel)
+
     def db(self, wave: torch.Tensor) -> torch.Tensor:
-        """(B, C, mels, frames) in dB, before normalisation."""
+        """(B, C, mels, frames) log mel power (dB unless log="log10p"), before normalisation."""
         if wave.dim() == 1:
             wave = wave.unsqueeze(0)
         # each channel (B, 1, mels, frames) before AmplitudeToDB: on a larger input its top_db
         # clamp is taken against the max of all of it, so a clip's features would depend on its
         # batch (or on its other channels).
-        return torch.cat([self.to_db(m(wave).unsqueeze(1)) for m in (self.mel, *self.extra)], 1)
+        return torch.cat([self.compress(m(wave).unsqueeze(1)) for m in (self.mel, *self.extra)], 1)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         return (self.db(wave) - self.mean) / self.std
@@ -361,5 +383,8 @@ def spectrogram_axes(spec: AudioSpec, frames: int) -> tuple[np.ndarray, np.ndarr
     for plotting a LogMel output with real axes."""
     times = np.arange(frames) * spec.hop_length / spec.sample_rate
     f_max = spec.f_max if spec.f_max is not None else spec.sample_rate / 2
+    if spec.mel_scale == "slaney":
+        import librosa
+        return times, librosa.mel_frequencies(spec.n_mels + 2, fmin=spec.f_min, fmax=f_max, htk=False)[1:-1]
     mels = np.linspace(_hz_to_mel(spec.f_min), _hz_to_mel(f_max), spec.n_mels + 2)
     return times, _mel_to_hz(mels[1:-1])

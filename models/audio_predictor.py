@@ -110,10 +110,10 @@ class AudioPredictor(Predictor):
         return np.stack([self._window_probs(self._windows(self.load(x), hop_seconds)[0]).mean(0) for x in inputs])
 
     def features(self, y: np.ndarray) -> np.ndarray:
-        """Log-mel (n_mels, frames) in dB (before normalisation) of a whole waveform."""
+        """Log-mel (n_mels, frames) in dB, or the model's own log (before normalisation), of a whole waveform."""
         with torch.inference_mode():
             mel = self.model.frontend.mel(torch.from_numpy(y)[None].to(self.device))
-            db = self.model.frontend.to_db(mel.unsqueeze(1))
+            db = self.model.frontend.compress(mel.unsqueeze(1))
         return db[0, 0].cpu().numpy()
 
     def explain(self, x, method: str = cam_lib.DEFAULT_METHOD, target=None) -> np.ndarray:

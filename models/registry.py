@@ -24,6 +24,7 @@ CAM_LAYERS = {
     "mnist-net": "relu2",  # 24x24 map after the second conv
     "audio-cnn": "body.blocks.2.2",  # ReLU of the last conv block (before its pooling)
     "audio-effnet": "body._bn1",
+    "audio-musicnn": "augment",  # its convolutions pool the mel axis away: the input, gradient-weighted
     "audio-lstm": "augment",  # no feature map: the log-mel input itself (SpecAugment is the identity in eval)
     "resnet-dropout": "cam",  # Identity after the last residual block
     "grouped-cnn": "cam",  # Identity after the last (unpooled) grouped stage

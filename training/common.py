@@ -27,7 +27,7 @@ def build(cfg: dict, data=None) -> torch.nn.Module:
         kwargs["spec"] = data.preprocessing
         kwargs["num_classes"] = len(data.labels)
     model = build_model(cfg["arch"], **kwargs)
-    if data is not None and hasattr(model, "frontend"):
+    if data is not None and hasattr(model, "frontend") and getattr(model, "input_stats", True):
         with torch.no_grad():  # dB statistics of up to 256 training clips, spread over the set (it may be
             x = data.train.tensors[0]  # ordered by source and class)
             pick = torch.linspace(0, len(x) - 1, min(256, len(x))).round().long()
