@@ -175,7 +175,8 @@ def analyze_sound(audio_path, model_id: str, method: str = DEFAULT_METHOD, targe
     hop = effective_hop(duration, spec.clip_seconds, hop_seconds)
     result = predictor.analyze(y, method=method, target=None if target in (None, "", PREDICTED) else target,
                                hop_seconds=hop)
-    figure = spectrogram_figure(result.logmel, result.heatmap, result.times, result.freqs, result.target, method)
+    figure = spectrogram_figure(result.logmel, result.heatmap, result.times, result.freqs, result.target, method,
+                                unit=spec.log_unit)
     many = len(result.timeline) > 1
     top1, top1_prob = next(iter(result.probs.items()))
     timeline = (gr.update(value=timeline_figure(result.timeline, duration, top1, top1_prob), visible=True) if many

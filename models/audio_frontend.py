@@ -95,6 +95,11 @@ class AudioSpec:
         return 1 + self.clip_samples // self.hop_length
 
     @property
+    def log_unit(self) -> str:
+        """What the log-mel's values are, for a colour bar."""
+        return "dB" if self.log == "db" else "log10(1 + 10⁴ power)"
+
+    @property
     def waveform_key(self) -> str:
         """The settings a prepared waveform depends on (not the log-mel's): for cache keys."""
         return f"{self.sample_rate}|{self.clip_seconds}|{self.trim_db}|{self.peak_normalize}"

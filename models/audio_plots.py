@@ -41,8 +41,9 @@ def _extent(times: np.ndarray, n_bands: int) -> tuple[float, float, float, float
 
 
 def spectrogram_figure(logmel: np.ndarray, heatmap: np.ndarray, times: np.ndarray, freqs: np.ndarray,
-                       target: str = "", method: str = "CAM") -> Figure:
-    """Two panels on the same axes: the log-mel spectrogram in dB, and the CAM over it
+                       target: str = "", method: str = "CAM", unit: str = "dB") -> Figure:
+    """Two panels on the same axes: the log-mel spectrogram (in `unit`: dB, or a model's own log,
+    see AudioSpec.log_unit), and the CAM over it
     (colour and opacity grow with the CAM, so unimportant regions stay readable)."""
     if logmel.shape != heatmap.shape or logmel.shape != (len(freqs), len(times)):
         raise ValueError(f"logmel {logmel.shape}, heatmap {heatmap.shape}, axes ({len(freqs)}, {len(times)}) disagree")
@@ -52,7 +53,7 @@ def spectrogram_figure(logmel: np.ndarray, heatmap: np.ndarray, times: np.ndarra
     top = fig.add_axes((0.075, 0.555, 0.83, 0.385))
     bottom = fig.add_axes((0.075, 0.095, 0.83, 0.385), sharex=top)
     image = top.imshow(logmel, origin="lower", aspect="auto", extent=extent, cmap="magma", interpolation="nearest")
-    fig.colorbar(image, cax=fig.add_axes((0.915, 0.555, 0.014, 0.385)), label="dB")
+    fig.colorbar(image, cax=fig.add_axes((0.915, 0.555, 0.014, 0.385)), label=unit)
     top.set_title("Log-mel spectrogram (what the model sees)", fontsize=10, loc="left")
     top.tick_params(labelbottom=False)
     bottom.imshow(logmel, origin="lower", aspect="auto", extent=extent, cmap="gray", interpolation="nearest")

@@ -91,3 +91,15 @@ def test_audio_musicnn_builds_pretrained_for_new_labels_and_refuses_other_featur
         build_model("audio-musicnn", spec={**spec, "mel_scale": "bark"}, num_classes=4, pretrained=True)
     with pytest.raises(ValueError, match="audio.log"):
         build_model("audio-musicnn", spec={**spec, "log": "ln"}, num_classes=4, pretrained=True)
+
+
+@pytest.mark.parametrize("mel_scale", ["htk", "slaney"])
+def test_the_plots_frequency_axis_is_where_each_mel_filter_peaks(mel_scale):
+    from models.audio_frontend import AudioSpec, LogMel, spectrogram_axes
+    spec = AudioSpec(sample_rate=16000, clip_seconds=1.0, n_mels=96, n_fft=512, hop_length=256, mel_scale=mel_scale)
+    fb = LogMel.from_spec(spec).mel.mel_scale.fb.numpy()  # (n_freqs, n_mels)
+    _, freqs = spectrogram_axes(spec, 10)
+    peaks = fb.argmax(0) * spec.sample_rate / spec.n_fft
+    bin_hz = spec.sample_rate / spec.n_fft
+    assert np.all(np.abs(peaks - freqs) <= bin_hz)
+    assert spec.log_unit == "dB" and AudioSpec(16000, 1.0, log="log10p").log_unit.startswith("log10")

@@ -277,3 +277,28 @@ def test_the_same_config_and_seed_train_the_same_weights(tmp_path, cfg_path):
         weights.append(torch.load(out, weights_only=True)["state_dict"])
     assert weights[0].keys() == weights[1].keys()
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_frozen_modules_keep_their_weights_and_batchnorm_statistics():
+    """train.freeze: the named submodules train neither their weights nor their BatchNorm
+    statistics; the rest trains; a name the model lacks is a one-line config error. The
+    first-batch check leaves a model as it found it."""
+    from training.datasets import load_task_data
+    from training.engine import fit, first_batch_check
+    cfg = load_config(SYNTH, ["train.epochs=1", "train.eval_train=false", "train.eval_test=false",
+                              "data.train_subset=256", "train.select=last", "optim.name=adamw", "optim.lr=0.01",
+                              "train.freeze=[front]"])
+    data = load_task_data(cfg, ROOT)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential()
+    model.add_module("front", torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU()))
+    model.add_module("head", torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 4)))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    first_batch_check(model, data.train, 4, 32, torch.device("cpu"))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    state, history, _ = fit(cfg, model, data, torch.device("cpu"), log=lambda *_: None)
+    assert all(torch.equal(state[k], before[k]) for k in before if k.startswith("front."))  # running stats too
+    assert not torch.equal(state["head.2.weight"], before["head.2.weight"])
+    cfg["train"]["freeze"] = ["front", "body.frontend"]
+    with pytest.raises(ConfigError, match=r"train.freeze names \['body.frontend'\]"):
+        fit(cfg, model, data, torch.device("cpu"), log=lambda *_: None)

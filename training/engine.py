@@ -103,7 +103,9 @@ def evaluate(model: nn.Module, ds: TensorDataset, num_classes: int, device, batc
 
 
 def first_batch_check(model: nn.Module, ds: TensorDataset, num_classes: int, batch_size: int, device) -> dict:
-    """Initial loss vs log(C), and a backward pass with a non-zero gradient norm."""
+    """Initial loss vs log(C), and a backward pass with a non-zero gradient norm. The model is
+    left as it was (the train-mode pass would move its BatchNorm statistics, frozen ones too)."""
+    before = copy.deepcopy(model.state_dict())
     model.train()
     x, y = next(iter(DataLoader(ds, batch_size=batch_size, shuffle=False)))
     model.zero_grad()
@@ -111,6 +113,7 @@ def first_batch_check(model: nn.Module, ds: TensorDataset, num_classes: int, bat
     loss.backward()
     grad_norm = math.sqrt(sum(float(p.grad.pow(2).sum()) for p in model.parameters() if p.grad is not None))
     model.zero_grad()
+    model.load_state_dict(before)
     check = {"initial_loss": loss.item(), "log_num_classes": math.log(num_classes), "grad_norm": grad_norm}
     check["ok"] = bool(grad_norm > 0 and abs(check["initial_loss"] - check["log_num_classes"]) < 1.0)
     return check
@@ -236,9 +239,28 @@ class WeightAverage:
                 avg.copy_(new)
 
 
+def freeze(model: nn.Module, names) -> list[nn.Module]:
+    """train.freeze: the named submodules (e.g. body.frontend) keep their pretrained weights and
+    their BatchNorm statistics: no gradients, eval mode in training. No backward pass runs
+    through a frozen front end, so training costs little more than its forward pass."""
+    names = [names] if isinstance(names, str) else list(names or ())
+    modules = dict(model.named_modules())
+    missing = [n for n in names if n not in modules]
+    if missing:
+        from .config import ConfigError
+        tops = sorted({n.split(".")[0] for n in modules if n} | {n.rsplit(".", 1)[0] for n in modules if n.count(".") == 1})
+        raise ConfigError(f"train.freeze names {missing}, which the model lacks; its modules include {tops}")
+    frozen = [modules[n] for n in names]
+    for m in frozen:
+        m.requires_grad_(False)
+    return frozen
+
+
 def train_epoch(model, dl, opt, device, scheduler=None, per_batch=False, augment=None, desc="train",
-                after_step=None) -> float:
+                after_step=None, frozen=()) -> float:
     model.train()
+    for m in frozen:
+        m.eval()
     total, count = 0.0, 0
     for x, y in tqdm(dl, desc=desc, leave=False, disable=not is_main() or not os.isatty(2)):
         x, y = x.to(device), y.to(device)
@@ -274,9 +296,10 @@ def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_ep
     model.to(device)
     if t.get("channels_last"):  # NHWC convolutions: ~1.6x faster training of the EfficientNets on this CPU
         model.to(memory_format=torch.channels_last)
+    frozen = freeze(model, t.get("freeze"))
     net = nn.parallel.DistributedDataParallel(model) if distributed else model
     dl = loader(data.train, batch_size, shuffle=True, seed=seed, distributed=distributed)
-    opt = make_optimizer(cfg, net.parameters())
+    opt = make_optimizer(cfg, [p for p in net.parameters() if p.requires_grad])
     scheduler, per_batch = make_scheduler(cfg, opt, len(dl), epochs)
     metric = t.get("select_metric", "accuracy")
     keep_last = t.get("select", "best") == "last"  # "last": the recipe's final weights, no selection
@@ -294,7 +317,7 @@ def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_ep
         start = time.time()
         lr = opt.param_groups[0]["lr"]
         train_loss = train_epoch(net, dl, opt, device, scheduler, per_batch, augment, desc=f"epoch {epoch}/{epochs}",
-                                 after_step=after_step)
+                                 after_step=after_step, frozen=frozen)
         if scheduler is not None and not per_batch:
             scheduler.step()
         row = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "epoch_seconds": 0.0}
