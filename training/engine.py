@@ -248,7 +248,7 @@ def freeze(model: nn.Module, names) -> list[nn.Module]:
     missing = [n for n in names if n not in modules]
     if missing:
         from .config import ConfigError
-        tops = sorted({n.split(".")[0] for n in modules if n} | {n.rsplit(".", 1)[0] for n in modules if n.count(".") == 1})
+        tops = [n for n in modules if n and n.count(".") <= 1]
         raise ConfigError(f"train.freeze names {missing}, which the model lacks; its modules include {tops}")
     frozen = [modules[n] for n in names]
     for m in frozen:
