@@ -2,6 +2,7 @@
 the features it expects, and the audio-musicnn model through the trainer's builder."""
 import importlib.util
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,14 +12,16 @@ from models.tf_checkpoint import CheckpointFormatError, load_tf_checkpoint, read
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("musicnn") is None,
                                 reason="the musicnn wheel is not installed (make venv installs it)")
-REFERENCE = "tests/data/musicnn_tf_reference.npz"
+REFERENCE = Path(__file__).parent / "data" / "musicnn_tf_reference.npz"
 
 
-def reference_inputs() -> np.ndarray:  # as tests/data/musicnn_tf_reference.py makes them
-    rng = np.random.default_rng(0)
-    x = rng.random((2, 187, 96)).astype(np.float32) * 3.0
-    x[1] = np.log10(1 + 10000 * rng.random((187, 96)) ** 4)
-    return x
+def reference_inputs() -> np.ndarray:
+    """The inputs the TensorFlow reference was computed on (tests/data/musicnn_tf_reference.py)."""
+    path = Path(__file__).parent / "data" / "musicnn_tf_reference.py"
+    spec = importlib.util.spec_from_file_location("musicnn_tf_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.inputs()
 
 
 def test_the_checkpoint_reader_finds_every_musicnn_variable_with_its_shape():
