@@ -27,7 +27,10 @@ sysdeps:
 	  else echo "note: chromium, espeak-ng, fluidsynth or timidity missing and not root; their tests will be skipped (sudo apt-get install $(APT_PACKAGES))"; fi; \
 	fi
 
+# the AudioSet-pretrained base (4 MB, EfficientAT's release) is fetched once if missing: running the
+# demo is asking for it; offline, the app starts anyway and says how to fetch it later
 demo: venv
+	-$(PY) -m models.pretrained --download
 	$(PY) app.py
 
 test: venv sysdeps

@@ -31,6 +31,13 @@ def main() -> None:
     if LIMITS.torch_threads:  # e.g. 1 per worker on a shared CPU, instead of oversubscribing
         import torch
         torch.set_num_threads(LIMITS.torch_threads)
+    if os.environ.get("SPACE_ID"):  # a Hugging Face Space fetches the AudioSet base at start-up
+        from models.errors import ModelUnavailable
+        from models.pretrained import fetch
+        try:
+            fetch()
+        except ModelUnavailable as exc:
+            print(f"AudioSet models unavailable: {exc}")
     demo = build_app()
     demo.queue(default_concurrency_limit=LIMITS.queue_concurrency, max_size=LIMITS.queue_size)
     demo.launch(

@@ -59,12 +59,12 @@ def class_choices(model_id: str):
 
 def target_choices(model_id: str) -> list[str]:
     task, _ = parse_model_id(model_id)
-    labels = task.labels
-    if labels is None:  # labels live in the checkpoint
-        try:
+    try:  # labels live in the task (a pretrained base's list, possibly not fetched yet) or the checkpoint
+        labels = task.labels
+        if labels is None:
             labels = load_predictor(model_id).labels
-        except ModelUnavailable:
-            labels = []
+    except ModelUnavailable:
+        labels = []
     return [PREDICTED] + sorted(labels, key=str.lower)
 
 

@@ -118,13 +118,22 @@ def describe_model(model_id: str) -> str:
     except ModelUnavailable as exc:
         return f"**{model_id}**: {exc}"
     s, metrics = p.spec, p.card.get("metrics") or {}
-    score = (f"test accuracy {metrics['test_accuracy']:.1%}, macro-F1 {metrics.get('test_macro_f1', float('nan')):.3f}"
-             if isinstance(metrics.get("test_accuracy"), float) else "no test metrics in the checkpoint")
-    return "  \n".join([
-        f"**{model_id}** ({task.title}): {entry.description or entry.arch}",
-        f"Input: {s.clip_seconds:g} s windows at {s.sample_rate} Hz, {s.n_mels} mel bands "
-        f"(n_fft {s.n_fft}, hop {s.hop_length}); {len(p.labels)} classes; {score}.",
-        f"CAM layer: `{entry.cam_layer}`. Train it again with `{entry.train_command}`"])
+    if not entry.from_checkpoint:
+        score = "pretrained as released, not trained here"
+    elif isinstance(metrics.get("test_accuracy"), float):
+        score = f"test accuracy {metrics['test_accuracy']:.1%}, macro-F1 {metrics.get('test_macro_f1', float('nan')):.3f}"
+    else:
+        score = "no test metrics in the checkpoint"
+    outputs = "independent probabilities (several classes can be present)" if p.multilabel else "classes"
+    lines = [f"**{model_id}** ({task.title}): {entry.description or entry.arch}",
+             f"Input: {s.clip_seconds:g} s windows at {s.sample_rate} Hz, {s.n_mels} mel bands "
+             f"(n_fft {s.n_fft}, hop {s.hop_length}); {len(p.labels)} {outputs}; {score}.",
+             f"CAM layer: `{entry.cam_layer}`." + (f" Train it again with `{entry.train_command}`"
+                                                   if entry.train_command else "")]
+    if entry.arch == "audio-mn":
+        from models.pretrained import MN04
+        lines.append(f"Built on {MN04.credit}.")
+    return "  \n".join(lines)
 
 
 @user_errors

@@ -332,3 +332,32 @@ class GroupedCnn(nn.Module):
 def grouped_cnn(num_classes: int, groups: int = 4, blocks: int = 2, channels=(64, 128, 256),
                 dropout: float = 0.3) -> nn.Module:
     return GroupedCnn(num_classes, groups, blocks, tuple(channels), dropout)
+
+
+# --- EfficientAT mn04: AudioSet-pretrained (models.efficientat, the base in models.pretrained)
+
+@register("audio-mn")
+def audio_mn(spec: dict | None = None, num_classes: int = 527, pretrained: bool = False, dropout: float = 0.2,
+             trunk_blocks: int = 0, spec_augment: dict | None = None) -> nn.Module:
+    """EfficientAT mn04 with its own front end (32 kHz, 128 Kaldi mel bands). With `pretrained`
+    the AudioSet weights (all of them; the last layer too when num_classes is 527). `trunk_blocks`:
+    how many feature blocks stay frozen and cached in training (training.frozen)."""
+    from .efficientat import SPEC, AudioMN
+    if spec is not None:
+        from .audio_frontend import AudioSpec
+        have = AudioSpec.from_dict(spec).to_dict()
+        wrong = {k: have[k] for k, v in SPEC.items() if have[k] != v}
+        if wrong:
+            raise ValueError(f"audio-mn needs the front end its weights were trained with "
+                             f"{ {k: SPEC[k] for k in wrong} }, not {wrong}")
+    model = AudioMN(num_classes, dropout, trunk_blocks, spec_augment)
+    if pretrained:
+        from .pretrained import MN04, load_state
+        state = load_state(MN04)
+        if num_classes != state["classifier.5.weight"].shape[0]:
+            state = {k: v for k, v in state.items() if not k.startswith("classifier.5.")}
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        assert not unexpected and set(missing) <= {"classifier.5.weight", "classifier.5.bias"}, (missing, unexpected)
+        model.pretrained_base = MN04.name  # models.checkpoint stores only what differs from it
+    model.input_stats = False  # training.common.build: the front end's scaling is the base's
+    return model

@@ -45,7 +45,9 @@ SILENCE_PEAK = 1e-3
 DECODE_BLOCK_FRAMES = 4096
 # Mel filterbanks (torchaudio's default htk; librosa's slaney) and log compressions (AudioSpec).
 MEL_SCALES = ("htk", "slaney")
-LOG_SCALES = ("db", "log10p")
+LOG_SCALES = ("db", "log10p", "ln")
+# Front ends: our LogMel (torchaudio mel, dB, training statistics) or EfficientAT's (models.efficientat)
+FRONTENDS = ("logmel", "efficientat")
 # Formats libsndfile reads itself (MP3 since libsndfile 1.1).
 SOUNDFILE_SUFFIXES = {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au", ".caf", ".w64"}
 # Containers only ffmpeg (through audioread, which librosa uses) decodes.
@@ -78,8 +80,13 @@ class AudioSpec:
     # the compression of the mel power: "db" (10 log10, floored top_db below the clip's peak) or
     # "log10p" (log10(1 + 10000 power): musicnn's, no floor needed)
     log: str = "db"
+    # "efficientat": pre-emphasis, Kaldi mel banks, ln(mel + 1e-5), fixed scaling (models.efficientat)
+    frontend: str = "logmel"
+    win_length: int | None = None  # None: n_fft
 
     def __post_init__(self):
+        if self.frontend not in FRONTENDS:
+            raise ValueError(f"audio.frontend is {self.frontend!r}; expected one of {', '.join(FRONTENDS)}")
         if self.mel_scale not in MEL_SCALES:
             raise ValueError(f"audio.mel_scale is {self.mel_scale!r}; expected one of {', '.join(MEL_SCALES)}")
         if self.log not in LOG_SCALES:
@@ -97,7 +104,7 @@ class AudioSpec:
     @property
     def log_unit(self) -> str:
         """What the log-mel's values are, for a colour bar."""
-        return "dB" if self.log == "db" else "log10(1 + 10⁴ power)"
+        return {"db": "dB", "log10p": "log10(1 + 10⁴ power)", "ln": "ln(power + 10⁻⁵)"}[self.log]
 
     @property
     def waveform_key(self) -> str:
@@ -109,7 +116,8 @@ class AudioSpec:
                 "n_mels": self.n_mels, "n_fft": self.n_fft, "hop_length": self.hop_length,
                 "f_min": self.f_min, "f_max": self.f_max, "top_db": self.top_db, "trim_db": self.trim_db,
                 "peak_normalize": self.peak_normalize, "extra_n_ffts": list(self.extra_n_ffts),
-                "mel_scale": self.mel_scale, "log": self.log}
+                "mel_scale": self.mel_scale, "log": self.log, "frontend": self.frontend,
+                "win_length": self.win_length}
 
     @classmethod
     def from_dict(cls, d: dict) -> "AudioSpec":
@@ -121,7 +129,9 @@ class AudioSpec:
                    f_max=opt_float(d.get("f_max")), top_db=opt_float(d.get("top_db", 80.0)),
                    trim_db=opt_float(d.get("trim_db")), peak_normalize=bool(d.get("peak_normalize", False)),
                    extra_n_ffts=tuple(int(k) for k in d.get("extra_n_ffts") or ()),
-                   mel_scale=str(d.get("mel_scale", "htk")), log=str(d.get("log", "db")))
+                   mel_scale=str(d.get("mel_scale", "htk")), log=str(d.get("log", "db")),
+                   frontend=str(d.get("frontend", "logmel")),
+                   win_length=None if d.get("win_length") is None else int(d["win_length"]))
 
 
 # --- loading
@@ -342,6 +352,11 @@ class LogMel(nn.Module):
     @property
     def channels(self) -> int:
         return 1 + len(self.extra)
+
+    @property
+    def filterbank(self) -> torch.Tensor:
+        """(n_freqs, n_mels): how STFT bins feed mel bands (for re-synthesis)."""
+        return self.mel.mel_scale.fb
 
     @classmethod
     def from_spec(cls, spec: AudioSpec, mean: float = 0.0, std: float = 1.0) -> "LogMel":

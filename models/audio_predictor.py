@@ -79,7 +79,7 @@ class AudioPredictor(Predictor):
         out = []
         with self._lock, torch.inference_mode():
             for i in range(0, len(wins), WINDOW_BATCH):
-                out.append(self.model(torch.from_numpy(wins[i: i + WINDOW_BATCH]).to(self.device)).float().softmax(-1))
+                out.append(self.activate(self.model(torch.from_numpy(wins[i: i + WINDOW_BATCH]).to(self.device))))
         return torch.cat(out).cpu().numpy()
 
     def _window_cams(self, wins: np.ndarray, method: str, target: int | None) -> tuple[np.ndarray, torch.Tensor, int]:
@@ -96,7 +96,7 @@ class AudioPredictor(Predictor):
                 cam_lib.cam_extractor(self.model, self.cam_layer, method) as extractor:
             for i in range(0, len(wins), WINDOW_BATCH):
                 logits = self.model(torch.from_numpy(wins[i: i + WINDOW_BATCH]).to(self.device))
-                p = logits.detach().float().softmax(-1)
+                p = self.activate(logits.detach())
                 t = int(p.mean(0).argmax()) if target is None else target
                 cam = extractor(class_idx=[t] * len(p), scores=logits)[0]
                 probs.append(p)
@@ -135,9 +135,11 @@ class AudioPredictor(Predictor):
         count = np.zeros_like(acc)
         ups = F.interpolate(cams[:, None], size=(self.spec.n_mels, per_window), mode="bilinear",
                             align_corners=False)[:, 0].clamp(0, 1).cpu().numpy()
-        for up, start in zip(ups, starts):
+        # each window's CAM weighted by its probability of the class: a window where the class is
+        # absent still has a CAM normalised to 1 somewhere, which must not outshine the event
+        for up, start, weight in zip(ups, starts, probs_w[:, t]):
             f0 = int(round(start * self.spec.sample_rate / self.spec.hop_length))
-            acc[:, f0: f0 + per_window] += up
+            acc[:, f0: f0 + per_window] += up * float(weight)
             count[:, f0: f0 + per_window] += 1
         heat = (acc / np.maximum(count, 1))[:, :frames_total]
         if heat.max() > 0:
@@ -158,7 +160,7 @@ class AudioPredictor(Predictor):
         back onto the STFT bins through the mel filterbank, multiplies the magnitude (phase
         kept), and the inverse STFT gives a clip of the input's length."""
         spec = self.spec
-        fb = self.model.frontend.mel.mel_scale.fb.detach().cpu().numpy()     # (n_freqs, n_mels)
+        fb = self.model.frontend.filterbank.detach().cpu().numpy()           # (n_freqs, n_mels)
         weights = fb / np.maximum(fb.sum(1, keepdims=True), 1e-8)           # each STFT bin: mean of its mels
         window = torch.hann_window(spec.n_fft)
         wave = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32))

@@ -48,6 +48,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, arch: str, arch_kwarg
                     config: dict | None = None, seed: int | None = None, half: bool = False, **extra) -> Path:
     """Write a checkpoint; `half=True` stores floating tensors as fp16 to stay under 10 MB."""
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    base = getattr(model, "pretrained_base", None)
+    if base:  # only what training changed; the loader joins it to the (user-downloaded) base
+        state, extra["base"] = changed_from_base(state, base)
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     ckpt = {
@@ -72,6 +75,18 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, arch: str, arch_kwarg
     return path
 
 
+def changed_from_base(state: dict, name: str) -> tuple[dict, dict]:
+    """The tensors of `state` that differ from the pretrained base `name` (or that it lacks),
+    and the base's description {name, sha256, file}."""
+    from .pretrained import BASES, load_state
+    base = BASES[name]
+    ref = load_state(base)
+    kept = {k: v for k, v in state.items()
+            if k not in ref or ref[k].shape != v.shape or not torch.equal(ref[k].to(v.dtype), v)}
+    return kept, {"name": base.name, "sha256": base.weights.sha256, "file": base.weights.name,
+                  "stored_keys": len(kept), "base_keys": len(ref)}
+
+
 def load_checkpoint(path: str | Path, train_command: str = "") -> dict:
     path = Path(path)
     if not path.is_file():
@@ -87,7 +102,20 @@ def load_checkpoint(path: str | Path, train_command: str = "") -> dict:
 def model_from_checkpoint(ckpt: dict) -> nn.Module:
     kwargs = dict(ckpt["arch_kwargs"])
     kwargs.pop("pretrained", None)  # the checkpoint holds the weights
+    base = ckpt.get("base")
+    if base:  # what training changed, joined to the pretrained base (sha256-checked)
+        from .pretrained import BASES
+        known = BASES.get(base.get("name"))
+        if known is None or known.weights.sha256 != base.get("sha256"):
+            raise ModelUnavailable(f"this checkpoint was built on {base.get('name')} (sha256 "
+                                   f"{str(base.get('sha256'))[:12]}...), which this version does not know")
+        kwargs["pretrained"] = True
     model = build_model(ckpt["arch"], **kwargs)
     state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
-    model.load_state_dict(state)
+    if base:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected:
+            raise ModelUnavailable(f"checkpoint keys {unexpected[:3]} do not fit {ckpt['arch']}")
+    else:
+        model.load_state_dict(state)
     return model.eval()

@@ -40,8 +40,11 @@ class Predictor:
     modality = ""
 
     def __init__(self, model_id: str, model: torch.nn.Module, labels: list[str], spec,
-                 cam_layer: str, device: torch.device, card: dict | None = None):
+                 cam_layer: str, device: torch.device, card: dict | None = None, multilabel: bool = False,
+                 temperature: float = 1.0):
         self.model_id = model_id
+        self.multilabel = bool(multilabel)      # sigmoid per class (AudioSet) instead of a softmax
+        self.temperature = float(temperature)   # calibration fitted on validation data (1: none)
         self.labels = list(labels)
         self.spec = spec
         self.cam_layer = cam_layer
@@ -65,6 +68,11 @@ class Predictor:
         if target in self._label_index:
             return self._label_index[target]
         raise ValueError(f"unknown class {target!r} for {self.model_id}")
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        """Logits -> probabilities: softmax(logits / T), or a sigmoid per class for multi-label models."""
+        logits = logits.float() / self.temperature
+        return logits.sigmoid() if self.multilabel else logits.softmax(-1)
 
     def _topk(self, probs: np.ndarray, top_k: int | None) -> dict[str, float]:
         order = np.argsort(-probs)[: top_k or len(probs)]
@@ -139,11 +147,17 @@ def _build(model_id: str, device: torch.device) -> Predictor:
             from .audio_frontend import AudioSpec
             from .audio_predictor import AudioPredictor
             return AudioPredictor(full_id, model, labels, AudioSpec.from_dict(ckpt["preprocessing"]),
-                                  entry.cam_layer, device, card)
+                                  entry.cam_layer, device, card, multilabel=entry.multilabel,
+                                  temperature=float((ckpt.get("metrics") or {}).get("temperature") or 1.0))
         spec = ImageSpec.from_dict(ckpt["preprocessing"])
     else:
         model = build_model(entry.arch, **entry.build_kwargs)
         labels, spec, card = task.labels, entry.input_spec, {"description": entry.description}
+        from .audio_frontend import AudioSpec
+        if isinstance(spec, AudioSpec):
+            from .audio_predictor import AudioPredictor
+            return AudioPredictor(full_id, model, labels, spec, entry.cam_layer, device, card,
+                                  multilabel=entry.multilabel)
     return ImagePredictor(full_id, model, labels, spec, entry.cam_layer, device, card)
 
 

@@ -28,6 +28,7 @@ CAM_LAYERS = {
     "audio-lstm": "augment",  # no feature map: the log-mel input itself (SpecAugment is the identity in eval)
     "resnet-dropout": "cam",  # Identity after the last residual block
     "grouped-cnn": "cam",  # Identity after the last (unpooled) grouped stage
+    "audio-mn": "features.12",  # the last block with 8 of the 128 mel rows (after it: 4)
 }
 
 
@@ -43,6 +44,7 @@ class ModelEntry:
     from_checkpoint: bool = True
     train_command: str = ""       # shown to the user when the checkpoint is missing
     description: str = ""
+    multilabel: bool = False      # independent sigmoid per class (AudioSet), not a softmax
 
     @property
     def cam_layer(self) -> str:
@@ -119,6 +121,27 @@ add_task(Task(
     models=(_trained("cnn", "mnist-net", "mnist",
                      "PyTorch MNIST example CNN (2 conv + dropout + 2 fc), Adadelta, 14 epochs"),),
     default="cnn",
+))
+
+
+def _audioset_labels() -> list[str]:
+    from .pretrained import labels
+    return labels()
+
+
+def _audioset_entry() -> ModelEntry:
+    from .audio_frontend import AudioSpec
+    from .efficientat import SPEC
+    return ModelEntry(
+        name="mn04", arch="audio-mn", build_kwargs={"num_classes": 527, "pretrained": True},
+        input_spec=AudioSpec.from_dict({**SPEC, "clip_seconds": 5.0}), from_checkpoint=False, multilabel=True,
+        description="EfficientAT mn04 (MobileNetV3 at width 0.4), AudioSet-pretrained (mAP 0.432): 527 sound "
+                    "classes, several can be present at once (sigmoid probabilities)")
+
+
+add_task(Task(
+    id="audioset", title="AudioSet: what is this sound? (527 classes)", modality="audio",
+    models=(_audioset_entry(),), default="mn04", labels_fn=_audioset_labels,
 ))
 
 

@@ -32,6 +32,7 @@ class TaskData:
     preprocessing: dict
     description: str = ""
     frozen_backbone: bool = False  # the splits hold backbone features, not inputs (training.frozen)
+    cached_trunk: bool = False     # ... the outputs of a frozen trunk, the rest of the network trains
 
 
 def split_val(x: torch.Tensor, y: torch.Tensor, val_size: int, seed: int):

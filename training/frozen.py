@@ -84,9 +84,111 @@ def split_features(cfg: dict, ds, split: str, backbone: nn.Module, device, mirro
         backbone, ds, device, desc=f"{split} features{' (mirrored)' if mirrored else ''}", flip=mirrored)))
 
 
+# --- a frozen trunk (front end + first blocks of an audio CNN), cached with augmented views
+
+VIEW_DEFAULTS = {"count": 8, "gain_db": 6.0, "time_shift": 2.5, "freq_mask": 24, "time_mask": 64, "masks": 2}
+TRUNK_BATCH = 16
+
+
+def view_settings(cfg: dict) -> dict:
+    """train.views: how many versions of each training clip the cache holds (the first is the
+    clip as it is) and how the others are altered: a random gain (+-gain_db), a circular time
+    shift (+-time_shift s) of the waveform, and SpecAugment-style masks on the model's input."""
+    views = {**VIEW_DEFAULTS, **(cfg["train"].get("views") or {})}
+    unknown = set(views) - set(VIEW_DEFAULTS)
+    if unknown or int(views["count"]) < 1:
+        from .config import ConfigError
+        raise ConfigError(f"train.views takes {sorted(VIEW_DEFAULTS)} with count >= 1; got {views}")
+    return views
+
+
+def _masker(views: dict, g: torch.Generator):
+    def mask(x):  # x (B, 1, mels, frames): zero (the input's mean) in random bands and spans
+        keep = torch.ones_like(x)
+        for row in keep:
+            for _ in range(int(views["masks"])):
+                for axis, width in ((1, int(views["freq_mask"])), (2, int(views["time_mask"]))):
+                    if width <= 0:
+                        continue
+                    w = int(torch.randint(0, width + 1, (1,), generator=g))
+                    start = int(torch.randint(0, max(1, row.shape[axis] - w), (1,), generator=g))
+                    row.narrow(axis, start, w).zero_()
+        return x * keep
+    return mask
+
+
+@torch.inference_mode()
+def trunk_views(model: nn.Module, waves: torch.Tensor, views: dict, sample_rate: int, seed: int) -> torch.Tensor:
+    """(B, samples) -> (B, V, C, F, T) float16: the trunk's output for V versions of each clip."""
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for v in range(int(views["count"])):
+        x, augment = waves, None
+        if v > 0:
+            gain = 10 ** ((torch.rand(len(x), 1, generator=g) * 2 - 1) * float(views["gain_db"]) / 20)
+            limit = int(float(views["time_shift"]) * sample_rate)
+            shifts = torch.randint(-limit, limit + 1, (len(x),), generator=g).tolist()
+            x = torch.stack([torch.roll(row, s) for row, s in zip(x * gain, shifts)])
+            augment = _masker(views, g)
+        out.append(model.trunk(x, augment).half())
+    return torch.stack(out, 1)
+
+
+def _clip_key(wave: np.ndarray) -> str:
+    return hashlib.sha1(np.ascontiguousarray(wave, dtype=np.float32).tobytes()).hexdigest()[:20]
+
+
+def trunk_cache(cfg: dict, ds, model: nn.Module, device, sample_rate: int, desc: str) -> torch.Tensor:
+    """(N, V, C, F, T) float16 for a split's clips. Each clip's views are computed once and
+    kept in the cache under the clip's content hash, so every split and fold that holds the
+    clip (cross-validation) reuses them."""
+    from .datasets import cache_dir
+    views = view_settings(cfg)
+    key_cfg = {"arch": cfg["arch"], "trunk_blocks": model.trunk_blocks, "views": views, "rate": sample_rate}
+    folder = cache_dir() / f"trunk-{cfg['task']}-{hashlib.sha1(json.dumps(key_cfg, sort_keys=True).encode()).hexdigest()[:10]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    waves = ds.tensors[0]
+    keys = [_clip_key(w.numpy()) for w in waves]
+    todo = [i for i, k in enumerate(keys) if not (folder / f"{k}.npy").is_file()]
+    if todo:
+        print(f"{desc}: computing {len(todo)} clips x {views['count']} views of the frozen trunk once; cache: {folder}",
+              file=sys.stderr, flush=True)
+    model.eval().to(device)
+    for start in tqdm(range(0, len(todo), TRUNK_BATCH), desc=desc, disable=not sys.stderr.isatty(), leave=False):
+        idx = todo[start: start + TRUNK_BATCH]
+        seed = int(keys[idx[0]][:8], 16)  # the views depend on the clip, not on the split it came in
+        maps = trunk_views(model, waves[idx].to(device), views, sample_rate, seed).cpu().numpy()
+        for i, m in zip(idx, maps):
+            tmp = folder / f"{keys[i]}.tmp.npy"
+            np.save(tmp, m)
+            tmp.replace(folder / f"{keys[i]}.npy")
+    return torch.from_numpy(np.stack([np.load(folder / f"{k}.npy") for k in keys]))
+
+
+def trunk_data(cfg: dict, data: TaskData, model: nn.Module, device) -> TaskData:
+    """The task with each split's waveforms replaced by the frozen trunk's cached outputs: all
+    views for training, the clip as it is (view 0) for validation and test."""
+    rate = int(data.preprocessing["sample_rate"])
+    sets = {}
+    for split in ("train", "val", "test"):
+        ds = getattr(data, split)
+        if ds is None or len(ds) == 0:
+            sets[split] = ds
+            continue
+        maps = trunk_cache(cfg, ds, model, device, rate, f"{split} trunk")
+        sets[split] = TensorDataset(maps if split == "train" else maps[:, 0], ds.tensors[1])
+    views = view_settings(cfg)
+    return TaskData(sets["train"], sets["val"], sets["test"], labels=data.labels, preprocessing=data.preprocessing,
+                    description=data.description + f"; the first {model.trunk_blocks} blocks frozen (outputs cached, "
+                                f"{views['count']} versions of each training clip), the rest fine-tuned",
+                    frozen_backbone=True, cached_trunk=True)
+
+
 def feature_data(cfg: dict, data: TaskData, backbone: nn.Module, device) -> TaskData:
     """The same task with each split replaced by its cached backbone features; with
     `train.frozen_flip` the training split also holds the features of its mirror images."""
+    if hasattr(backbone, "trunk"):
+        return trunk_data(cfg, data, backbone, device)
     if not hasattr(backbone, "extract_features"):
         from .config import ConfigError
         raise ConfigError(f"train.frozen_backbone needs a pretrained backbone with extract_features (arch effnet), "
@@ -108,7 +210,14 @@ def feature_data(cfg: dict, data: TaskData, backbone: nn.Module, device) -> Task
                     frozen_backbone=True)
 
 
-def head_for(cfg: dict, data: TaskData) -> Head:
+def head_for(cfg: dict, data: TaskData) -> nn.Module:
+    if data.cached_trunk:  # the whole network, its trunk frozen: it runs on the cached maps
+        from models.architectures import build_model
+        from .common import model_kwargs
+        model = build_model(cfg["arch"], **model_kwargs(cfg, data))
+        model.frontend.requires_grad_(False)
+        model.features[: model.trunk_blocks].requires_grad_(False)
+        return model
     return Head(data.train.tensors[0].shape[-1], len(data.labels), float(cfg.get("model", {}).get("dropout") or 0.0))
 
 

@@ -10,12 +10,27 @@ def _fmt(v):
     return f"{v:.4f}" if isinstance(v, float) else str(v)
 
 
+def _base_lines(ckpt: dict) -> list[str]:
+    """Credit and licence of a pretrained base the checkpoint builds on (it stores only what training changed)."""
+    base = ckpt.get("base")
+    if not base:
+        return []
+    from models.pretrained import BASES, FETCH_COMMAND
+    known = BASES.get(base.get("name"))
+    return [f"Built on the pretrained base `{base.get('name')}` (`{base.get('file')}`, sha256 `{base.get('sha256')}`): "
+            f"{known.credit if known else ''}. The checkpoint holds the {base.get('stored_keys')} of the base's "
+            f"{base.get('base_keys')} tensors that training changed, and the new output layer; the loader joins them "
+            f"to the base (fetch it once with `{FETCH_COMMAND}`).", "",
+            "Licence of the base: MIT, Copyright (c) 2022 Florian Schmid; the full notice is in "
+            "`LICENSES/EfficientAT-MIT.txt`.", ""]
+
+
 def render(ckpt: dict, name: str) -> str:
     m, cfg = ckpt.get("metrics", {}), ckpt.get("config", {})
     lines = [f"# {cfg.get('task', '?')}:{name}", "",
              f"Architecture `{ckpt['arch']}` {ckpt.get('arch_kwargs', {})}; {ckpt.get('num_parameters', '?')} parameters; "
              f"labels: {', '.join(ckpt['labels'][:20])}{' ...' if len(ckpt['labels']) > 20 else ''}.", "",
-             "## Metrics", "", "| metric | value |", "|---|---|"]
+             *_base_lines(ckpt), "## Metrics", "", "| metric | value |", "|---|---|"]
     lines += [f"| {k} | {_fmt(v)} |" for k, v in m.items() if v is not None and not isinstance(v, (dict, list))]
     lines += ["", f"Data: {ckpt.get('data_description', '?')}", "",
               f"Training time: {ckpt.get('train_seconds', 0) / 60:.1f} min on {ckpt.get('train_device', '?')}; "

@@ -1,4 +1,6 @@
-"""python -m training.pointing_game --config training/configs/cub.yaml --checkpoint PATH [--methods GradCAM GradCAM++]
+"""python -m training.pointing_game --config training/configs/<cub|esc50-mn04>.yaml --checkpoint PATH [--methods ...]
+
+For a sound model (ESC-50) the audio pointing game of training.sound_pointing instead.
 
 CAM localisation on the CUB test images, by the pointing game (Zhang et al., 2016): a hit
 when the maximum of the true class's CAM falls inside the bird's box (bounding_boxes.txt).
@@ -62,12 +64,15 @@ def pointing_game(predictor: ImagePredictor, items: list[tuple[Path, int, tuple]
 def main(argv=None) -> int:
     parser = common_parser(__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True)
-    parser.add_argument("--methods", nargs="+", default=[DEFAULT_METHOD, "GradCAM++"], choices=list(METHODS))
+    parser.add_argument("--methods", nargs="+", default=[DEFAULT_METHOD, "GradCAM++"],
+                        choices=list(dict.fromkeys([*METHODS, "XGradCAM", "LayerCAM"])))
     parser.add_argument("--limit", type=int, default=0, help="only the first N test images")
     args = parser.parse_args(argv)
     try:
         ckpt = load_checkpoint(args.checkpoint)
         cfg = load_config(args.config, args.overrides)
+        if ckpt["preprocessing"].get("kind") == "audio":
+            return sound_main(args, cfg, ckpt)
         table = read_cub(cub_folder(data_dir(cfg, args.data_dir)))
     except (ModelUnavailable, ConfigError, FileNotFoundError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -85,6 +90,33 @@ def main(argv=None) -> int:
         print(f"pointing game ({method}, {len(items)} test images): {r['pointing_game'] * 100:.1f}% "
               f"(within {tol[len('pointing_game_tol'):]}: {r[tol] * 100:.1f}%); centre baseline "
               f"{r['pointing_game_centre_baseline'] * 100:.1f}%", flush=True)
+    return record(ckpt, args.checkpoint, results)
+
+
+def sound_main(args, cfg: dict, ckpt: dict) -> int:
+    """The audio pointing game (training.sound_pointing) on the config's test split."""
+    from models.audio_frontend import AudioSpec
+    from models.audio_predictor import AUDIO_METHODS, AudioPredictor
+    from .datasets import load_task_data
+    from . import sound_pointing
+    methods = [m for m in args.methods if m in AUDIO_METHODS] or AUDIO_METHODS
+    data = load_task_data(cfg, data_dir(cfg, args.data_dir))
+    waves, targets = data.test.tensors[0].numpy(), data.test.tensors[1].tolist()
+    if args.limit:
+        waves, targets = waves[: args.limit], targets[: args.limit]
+    predictor = AudioPredictor(Path(args.checkpoint).stem, model_from_checkpoint(ckpt), ckpt["labels"],
+                               AudioSpec.from_dict(ckpt["preprocessing"]), CAM_LAYERS[ckpt["arch"]], device_for(args))
+    results = {}
+    for method in methods:
+        r = results[method] = sound_pointing.play(predictor, list(waves), targets, method)
+        print(f"audio pointing game ({method}, {len(targets)} test clips, event 1 s in 10 s): "
+              f"{r['pointing_game'] * 100:.1f}%; random baseline {r['pointing_game_random_baseline'] * 100:.1f}% "
+              f"(expected 10%)", flush=True)
+    return record(ckpt, args.checkpoint, results)
+
+
+def record(ckpt: dict, path, results: dict) -> int:
+    """The best method's figures (and each method's hit rate) into the checkpoint and its card."""
     best = max(results, key=lambda m: results[m]["pointing_game"])
     metrics = ckpt["metrics"]
     for key in [k for k in metrics if k.startswith("pointing_game")]:  # a rerun replaces every earlier figure
@@ -92,7 +124,7 @@ def main(argv=None) -> int:
     metrics.update(results[best])
     for method, r in results.items():
         metrics[f"pointing_game {method}"] = r["pointing_game"]
-    card = save_in_place(ckpt, args.checkpoint)
+    card = save_in_place(ckpt, path)
     print(f"best: {best} ({results[best]['pointing_game'] * 100:.1f}%); wrote {card}")
     return 0
 

@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     if data.frozen_backbone:  # the checkpoint holds the whole network; only the classifier was trained
         from models.architectures import build_model
         from .common import model_kwargs
-        extra["trained_parameters"] = extra["num_parameters"]
+        extra["trained_parameters"] = sum(p.numel() for p in model.parameters() if p.requires_grad)
         extra["num_parameters"] = sum(p.numel() for p in build_model(cfg["arch"], **model_kwargs(cfg, data)).parameters())
 
     def save(best_state, history, best):  # every epoch: a killed run keeps its best epoch so far

@@ -1,0 +1,179 @@
+"""EfficientAT mn04 (the AudioSet-pretrained base): our re-implementation against the original's
+reference outputs, the base's look-up and download (on loopback), checkpoints that store only
+what training changed, and the `audioset` model a person meets first in the Sound tab."""
+import hashlib
+import subprocess
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import ROOT
+
+from models import pretrained
+from models.errors import ModelUnavailable
+
+BASE_DIR = pretrained.find()
+needs_base = pytest.mark.skipif(BASE_DIR is None, reason="the EfficientAT base is not on this machine")
+DATA = ROOT.parent / "shared" / "data"
+
+
+@needs_base
+def test_reimplementation_reproduces_the_original_outputs():
+    from models.efficientat import AudioMN
+    model = AudioMN()
+    model.load_state_dict(pretrained.load_state(), strict=True)  # every tensor, every name, every shape
+    model.eval()
+    ref = np.load(BASE_DIR / "reference_outputs.npz")
+    wave = torch.from_numpy(ref["waveform"])
+    with torch.no_grad():
+        mel = model.frontend(wave)[:, 0].numpy()
+        logits = model(wave).numpy()
+        emb = model.embedding(wave).numpy()
+    assert mel.shape == ref["mel"].shape and logits.shape == (2, 527) and emb.shape == (2, 384)
+    np.testing.assert_allclose(mel, ref["mel"], atol=1e-4)
+    np.testing.assert_allclose(logits, ref["logits"], atol=1e-4)
+    np.testing.assert_allclose(emb, ref["embedding"], atol=1e-4)
+
+
+@needs_base
+def test_cam_layer_keeps_eight_mel_rows():
+    from models.registry import CAM_LAYERS
+    from models.efficientat import AudioMN
+    model = AudioMN().eval()
+    seen = {}
+    layer = dict(model.named_modules())[CAM_LAYERS["audio-mn"]]
+    h = layer.register_forward_hook(lambda m, i, o: seen.update(shape=o.shape))
+    with torch.no_grad():
+        model(torch.zeros(1, 32000 * 5))
+    h.remove()
+    assert seen["shape"][2] >= 8 and seen["shape"][3] >= 30  # mel rows, time steps of a 5 s clip
+
+
+def _serve(folder: Path):
+    handler = partial(SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *a: None
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server, f"http://127.0.0.1:{server.server_address[1]}"
+
+
+def _fake_base(root: Path, weights: bytes, labels: bytes, sha_weights=None):
+    (root / "w.pt").write_bytes(weights)
+    (root / "l.csv").write_bytes(labels)
+    return lambda url: pretrained.Base(
+        name="fake-base",
+        weights=pretrained.BaseFile("w.pt", f"{url}/w.pt", sha_weights or hashlib.sha256(weights).hexdigest()),
+        labels=pretrained.BaseFile("l.csv", f"{url}/l.csv", hashlib.sha256(labels).hexdigest()),
+        credit="test")
+
+
+def test_download_checks_sha256_and_keeps_only_good_files(tmp_path, monkeypatch):
+    served = tmp_path / "served"
+    served.mkdir()
+    make = _fake_base(served, b"weights" * 100, b"index,mid,display_name\n0,/m/x,Thing\n")
+    server, url = _serve(served)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    try:
+        base = make(url)
+        assert pretrained.find(base) is None
+        dest = pretrained.fetch(base, log=lambda *a: None)
+        assert dest == pretrained.download_dir("fake-base") and dest.is_relative_to(tmp_path / "hf")
+        assert (dest / "w.pt").read_bytes() == b"weights" * 100
+        assert pretrained.find(base) == dest
+        # a file whose sha256 is not the one expected is refused and leaves nothing behind
+        bad = pretrained.Base("bad-base", pretrained.BaseFile("w.pt", f"{url}/w.pt", "0" * 64), base.labels, "")
+        with pytest.raises(ModelUnavailable, match="sha256"):
+            pretrained.fetch(bad, dest=tmp_path / "bad", log=lambda *a: None)
+        assert not (tmp_path / "bad" / "w.pt").exists() and not list((tmp_path / "bad").glob("tmp*"))
+        # a server that is not there: one line
+        gone = pretrained.Base("gone", pretrained.BaseFile("w.pt", "http://127.0.0.1:9/w.pt", "0" * 64), base.labels, "")
+        with pytest.raises(ModelUnavailable, match="cannot download"):
+            pretrained.fetch(gone, dest=tmp_path / "gone", log=lambda *a: None, timeout=5)
+    finally:
+        server.shutdown()
+
+
+def test_missing_base_gives_the_fetch_command(tmp_path, monkeypatch):
+    base = pretrained.Base("absent-base", pretrained.BaseFile("w.pt", "http://127.0.0.1:9/w", "0" * 64),
+                           pretrained.BaseFile("l.csv", "http://127.0.0.1:9/l", "0" * 64), "")
+    monkeypatch.setenv("HF_HOME", str(tmp_path))
+    with pytest.raises(ModelUnavailable, match="python -m models.pretrained --download"):
+        pretrained.path_of(base.weights, base)
+
+
+def test_no_tracked_file_is_the_pretrained_base():
+    """Neither the weights nor the class-name list of the base may be committed."""
+    shas = {f.sha256 for b in pretrained.BASES.values() for f in b.files()}
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    tracked = [ROOT / f.decode() for f in files if f]
+    offenders = [p for p in tracked if p.is_file() and p.stat().st_size < 50_000_000
+                 and hashlib.sha256(p.read_bytes()).hexdigest() in shas]
+    assert not offenders, offenders
+    assert len(tracked) > 50
+
+
+@needs_base
+def test_checkpoint_stores_only_what_changed_and_loads_joined(tmp_path):
+    from models.architectures import build_model
+    from models.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+    from models.efficientat import SPEC
+    spec = {**SPEC, "kind": "audio", "clip_seconds": 1.0}
+    model = build_model("audio-mn", spec=spec, num_classes=3, pretrained=True, trunk_blocks=12)
+    with torch.no_grad():
+        model.features[15].block[0][0].weight.add_(0.01)
+    path = save_checkpoint(tmp_path / "m.pt", model, arch="audio-mn",
+                           arch_kwargs={"spec": spec, "num_classes": 3, "pretrained": True, "trunk_blocks": 12},
+                           labels=["a", "b", "c"], preprocessing=spec)
+    ckpt = load_checkpoint(path)
+    assert ckpt["base"]["sha256"] == pretrained.MN04.weights.sha256
+    assert set(ckpt["state_dict"]) == {"features.15.block.0.0.weight", "classifier.5.weight", "classifier.5.bias"}
+    assert path.stat().st_size < 500_000  # not the 4 MB base
+    loaded = model_from_checkpoint(ckpt)
+    x = torch.randn(2, 16000)
+    with torch.no_grad():
+        np.testing.assert_allclose(loaded(x).numpy(), model.eval()(x).numpy(), atol=1e-5)
+    ckpt["base"]["sha256"] = "f" * 64  # built on another base: refused in one line
+    with pytest.raises(ModelUnavailable, match="built on"):
+        model_from_checkpoint(ckpt)
+
+
+@needs_base
+def test_wrong_front_end_settings_are_refused():
+    from models.architectures import build_model
+    from models.efficientat import SPEC
+    with pytest.raises(ValueError, match="front end"):
+        build_model("audio-mn", spec={**SPEC, "clip_seconds": 5, "sample_rate": 16000}, num_classes=3)
+
+
+needs_data = pytest.mark.skipif(not (DATA / "esc50").is_dir() or BASE_DIR is None, reason="data or base missing")
+
+
+@needs_data
+def test_audioset_model_hears_a_dog_and_a_violin():
+    from models import load_predictor
+    p = load_predictor("audioset")
+    assert len(p.labels) == 527 and p.multilabel
+    dog = p.predict(DATA / "esc50" / "audio" / "1-100032-A-0.ogg", top_k=3)
+    assert {"Dog", "Bark"} & set(dog), dog
+    bach = sorted((DATA / "instruments" / "violin" / "bach-john-garner").glob("*.ogg"))[0]
+    violin = p.predict(bach, top_k=3)
+    assert "Violin, fiddle" in violin, violin
+    # multi-label: the probabilities are independent sigmoids, not a distribution
+    assert sum(p.predict(bach).values()) > 1.5
+
+
+@needs_data
+def test_audioset_cam_for_any_class_on_the_spectrogram_grid():
+    from models import load_predictor
+    p = load_predictor("audioset")
+    clip = DATA / "esc50" / "audio" / "1-100032-A-0.ogg"
+    a = p.analyze(clip, method="GradCAM", target="Bark")
+    assert a.target == "Bark" and a.heatmap.shape == a.logmel.shape and a.logmel.shape[0] == 128
+    assert 0 <= a.heatmap.min() and a.heatmap.max() == pytest.approx(1.0)
+    other = p.analyze(clip, method="GradCAM", target="Music").heatmap
+    assert not np.allclose(other, a.heatmap)
