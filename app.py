@@ -9,6 +9,7 @@ import gradio as gr
 from demos import image_explainer
 from demos import sound
 from demos import digits, sensitivity, training
+from demos.common import GRADIO_CACHE_CLEANUP
 from models.limits import LIMITS
 
 TITLE = "Explainable audio & image classification lab"
@@ -16,7 +17,7 @@ CSS_PATH = Path(__file__).parent / "assets" / "style.css"
 
 
 def build_app() -> gr.Blocks:
-    with gr.Blocks(title=TITLE) as demo:
+    with gr.Blocks(title=TITLE, delete_cache=GRADIO_CACHE_CLEANUP) as demo:
         gr.Markdown(f"# {TITLE}\nWhat our models predict, and why: top-k labels and class activation maps.")
         with gr.Tabs():
             image_explainer.build()

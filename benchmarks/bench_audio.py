@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from timing import fmt_ms, fmt_s  # noqa: E402
 
-TARGETS = {"predict": "<= 60 ms", "analyze": "<= 250 ms", "long": "<= 1.5 s"}
+# the bars of the AudioSet-based sound models (issue: ESC-50 >= 93%...): a 5 s clip, a 60 s recording
+TARGETS = {"predict": "<= 40 ms", "analyze": "<= 150 ms", "long": "<= 1 s"}
 FALLBACK_CLASSES = 50  # ESC-50; only the head's size, which costs nothing
 
 
@@ -63,7 +64,7 @@ def untrained_predictor(model_id: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--model", default="esc50:cnn", help="an audio model id (models.model_ids('audio'))")
+    parser.add_argument("--model", default="esc50", help="an audio model id (models.model_ids('audio'))")
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import gradio as gr
@@ -12,6 +14,18 @@ from models.errors import InputError, ModelUnavailable
 
 log = logging.getLogger("demo")
 EXAMPLES_DIR = Path(tempfile.gettempdir()) / "xai-lab-examples"
+# The files a request returns (overlays, sounds, sweep downloads) are written here, each request
+# in a folder of its own: two requests never write the same path, and no one reads a file before
+# its handler returns it whole. Gradio copies a returned file into its own cache as the handler
+# returns (written aside and renamed into place) and serves that copy, so ours is needed only until
+# then: beyond the newest KEEP_OUTPUTS folders, older ones are deleted, but never one younger than
+# OUTPUT_MIN_AGE seconds (a request may still be returning it).
+OUTPUTS_DIR = Path(tempfile.gettempdir()) / "xai-lab-outputs"
+KEEP_OUTPUTS = 32
+OUTPUT_MIN_AGE = 60.0
+# Gradio's cache (its copies of returned and uploaded files) is cleaned by Gradio: every hour, the
+# files older than a day go (examples and default values are kept); (frequency, age) in seconds.
+GRADIO_CACHE_CLEANUP = (3600, 86400)
 
 
 class SafeImage(gr.Image):
@@ -72,3 +86,34 @@ def image_examples() -> list[str]:
                 continue
         paths.append(str(path))
     return paths
+
+
+def output_folder(prefix: str) -> Path:
+    """A new folder for one request's files, in OUTPUTS_DIR (whose old folders go, see there)."""
+    OUTPUTS_DIR.mkdir(parents=True, exist_ok=True)
+    prune_outputs()
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=OUTPUTS_DIR))
+
+
+def prune_outputs() -> None:
+    """Delete the request folders beyond the newest KEEP_OUTPUTS that are older than OUTPUT_MIN_AGE."""
+    folders = []
+    for folder in OUTPUTS_DIR.iterdir():
+        try:
+            folders.append((folder.stat().st_mtime, folder))
+        except OSError:  # deleted meanwhile by another request's pruning
+            continue
+    folders.sort(reverse=True)
+    now = time.time()
+    for mtime, folder in folders[KEEP_OUTPUTS:]:
+        if now - mtime > OUTPUT_MIN_AGE:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def save_png(image, folder: Path, name: str) -> str:
+    """A PIL image as a PNG in a request's folder -> its path, for a gr.Image, a gallery or a download.
+    (Handing Gradio the image itself would have it write the PNG to a path named by the image's
+    content, which a concurrent request with the same result rewrites while it is being served.)"""
+    path = folder / name
+    image.save(path)
+    return str(path)

@@ -2,7 +2,6 @@
 see the top-5, the raw CAM, the overlay (downloadable PNG) and the time it took."""
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
@@ -13,7 +12,7 @@ from models import load_predictor, model_ids, parse_model_id
 from models.cam import DEFAULT_METHOD, METHODS, colorize, overlay
 from models.errors import ModelUnavailable
 
-from .common import SafeImage, image_examples, user_errors
+from .common import SafeImage, image_examples, output_folder, save_png, user_errors
 
 PREDICTED = "(predicted class)"
 
@@ -79,11 +78,12 @@ def explain(image_path, model_id: str, method: str, target: str, alpha: float = 
     result = predictor.analyze(image_path, method=method, target=None if target in (None, "", PREDICTED) else target)
     blended = overlay(result.image, result.heatmap, alpha)
     elapsed = time.perf_counter() - start
-    out = Path(tempfile.mkdtemp(prefix="cam-")) / f"{Path(str(image_path)).stem}-{method.split()[0]}-overlay.png"
-    blended.save(out)
+    folder, stem = output_folder("cam-"), f"{Path(str(image_path)).stem[:60]}-{method.split()[0]}"
+    over = save_png(blended, folder, f"{stem}-overlay.png")  # shown, and the download
+    raw = save_png(colorize(result.heatmap), folder, f"{stem}-cam.png")
     info = (f"**{method}** for class **{result.target}** (p = {result.target_prob:.3f}) on `{predictor.model_id}` "
             f"- {elapsed * 1000:.0f} ms on {predictor.device.type}")
-    return result.probs, blended, colorize(result.heatmap), info, str(out)
+    return result.probs, over, raw, info, over
 
 
 def auto_explain(image_path, model_id, method, target, alpha):

@@ -8,7 +8,6 @@ The work is done by models.sensitivity; this module only wires it to widgets.
 from __future__ import annotations
 
 import math
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from models import load_predictor
 from models.cam import DEFAULT_METHOD, METHODS
 from models.sensitivity import TRANSFORMS, compare, get_transform, run_sweep
 
-from .common import EXAMPLES_DIR, SafeImage, image_examples, user_errors
+from .common import EXAMPLES_DIR, SafeImage, image_examples, output_folder, save_png, user_errors
 from .image_explainer import PREDICTED, model_choices, target_choices
 
 DEFAULT_TRANSFORM = "brightness"
@@ -94,11 +93,12 @@ def compare_images(one, several, none, model_id: str, method: str, target: str):
         t = int(predictor.predict_probs([next(x for x in images if x is not None)])[0].argmax())
     name = predictor.labels[t]
     gallery, lines = [], []
+    folder = output_folder("compare-")
     for kind, res in zip(("one object", "several objects", "no object"), compare(predictor, images, method, t)):
         if res is None:
             continue
         over, p, top1 = res
-        gallery.append((over, f"{kind}: p={p:.2f} (top-1 {top1})"))
+        gallery.append((save_png(over, folder, f"{kind.replace(' ', '-')}.png"), f"{kind}: p={p:.2f} (top-1 {top1})"))
         lines.append(f"| {kind} | {p:.3f} | {top1} |")
     info = (f"{method} for **{name}** on `{predictor.model_id}`\n\n"
             f"| image | p({name}) | top-1 |\n|---|---|---|\n" + "\n".join(lines))
@@ -106,8 +106,8 @@ def compare_images(one, several, none, model_id: str, method: str, target: str):
 
 
 def _save(result, progress) -> tuple[list[tuple[str, str]], list[str]]:
-    """Overlays as PNGs (gallery + ZIP) and the CSV, in a fresh temporary folder."""
-    folder = Path(tempfile.mkdtemp(prefix="sweep-"))
+    """Overlays as PNGs (gallery + ZIP) and the CSV, in the request's own folder."""
+    folder = output_folder("sweep-")
     paths = []
     progress(0.9, desc="saving images and CSV")
     for i, (img, row) in enumerate(zip(result.images, result.rows)):

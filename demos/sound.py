@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from models.errors import ModelUnavailable
 from models.limits import LIMITS
 
 from . import image_explainer
-from .common import EXAMPLES_DIR, user_errors
+from .common import EXAMPLES_DIR, output_folder, user_errors
 from .image_explainer import PREDICTED, target_choices
 
 # A long recording with a small hop could ask for thousands of windows; the hop grows so
@@ -157,6 +156,17 @@ def effective_hop(duration: float, clip: float, hop: float | None) -> float:
     return hop
 
 
+def describe_windows(starts: list[float], clip: float, hop: float) -> str:
+    """The windows analysed, for the info line; says when the last one was moved back to end
+    with the recording (models.audio_frontend.window_starts)."""
+    text = f"one {clip:g} s window" if len(starts) == 1 else f"{len(starts)} windows of {clip:g} s every {hop:g} s"
+    # a moved window is off by more than 10 ms (WINDOW_SLACK_SECONDS); a hop rounded to samples by under 1 ms
+    last_step = starts[-1] - starts[-2] if len(starts) > 1 else starts[0] + hop
+    if abs(last_step - hop) > 1e-3:
+        text += f"{', the last one' if len(starts) > 1 else ''} from {starts[-1]:.2f} s to the recording's end"
+    return text
+
+
 def _wav(y: np.ndarray, sample_rate: int, folder: Path, name: str) -> str:
     """16-bit WAV any browser plays, at the waveform's own scale (no peak normalisation, so
     the original and what the model heard compare in loudness)."""
@@ -179,7 +189,8 @@ def analyze_sound(audio_path, model_id: str, method: str = DEFAULT_METHOD, targe
         raise gr.Error(f"{model_id} is not a sound model; choose one of {model_choices()}.", print_exception=False)
     start = time.perf_counter()
     spec = predictor.spec
-    y = predictor.load(audio_path)  # loaded once: the hop depends on the duration
+    loaded = predictor.load_report(audio_path)  # loaded once: the hop depends on the duration
+    y = loaded.waveform
     duration = len(y) / spec.sample_rate
     hop = effective_hop(duration, spec.clip_seconds, hop_seconds)
     result = predictor.analyze(y, method=method, target=None if target in (None, "", PREDICTED) else target,
@@ -191,18 +202,19 @@ def analyze_sound(audio_path, model_id: str, method: str = DEFAULT_METHOD, targe
     timeline = (gr.update(value=timeline_figure(result.timeline, duration, top1, top1_prob), visible=True) if many
                 else gr.update(value=None, visible=False))
     elapsed = time.perf_counter() - start
-    folder = Path(tempfile.mkdtemp(prefix="sound-"))
+    folder = output_folder("sound-")
     stem = Path(str(audio_path)).stem[:60] or "sound"
     heard = _wav(result.heard, spec.sample_rate, folder, f"{stem}-heard-{method.split()[0]}.wav")
     original = _wav(result.waveform, spec.sample_rate, folder, f"{stem}-model-input.wav")
     energy = float(np.sum(result.heard ** 2) / max(np.sum(result.waveform ** 2), 1e-12))
-    windows = f"{len(result.timeline)} windows of {spec.clip_seconds:g} s every {hop:g} s" if many else \
-        f"one {spec.clip_seconds:g} s window"
+    windows = describe_windows([w["start"] for w in result.timeline], spec.clip_seconds, hop)
     info = (f"**{method}** for class **{result.target}** (p = {result.target_prob:.3f}) on `{predictor.model_id}` - "
             f"{duration:.2f} s at {spec.sample_rate} Hz, {windows}; what the model heard keeps {energy:.0%} of the "
             f"energy - {elapsed * 1000:.0f} ms on {predictor.device.type}")
     if hop_seconds and hop > min(float(hop_seconds), spec.clip_seconds) + 1e-9:
         info += f"  \nHop raised to {hop:.2f} s to explain at most {MAX_WINDOWS} windows."
+    # what was analysed, when it is not simply the recording (a file read in part, clipping)
+    info = "".join(f"\u26a0\ufe0f {note}  \n" for note in loaded.notes) + info
     if result.silent:
         warning = "The recording is silent (peak below -60 dBFS): the prediction and its CAM mean little."
         gr.Warning(warning)

@@ -2,8 +2,11 @@
 metrics; the MNIST loss-curve study; and an MNIST classifier you can draw for."""
 from __future__ import annotations
 
+import threading
+
 import gradio as gr
 import numpy as np
+from matplotlib.ticker import LogFormatter
 from PIL import Image
 
 from models.device import on_gpu
@@ -12,7 +15,34 @@ from models.cam import overlay
 from models.registry import TASKS
 from training import artifacts, plots
 
-from .common import SafeImage, user_errors
+from .common import SafeImage, output_folder, save_png, user_errors
+
+
+# matplotlib's mathtext parser is not thread-safe, and log axes label their ticks in mathtext
+# ($\mathdefault{4\times10^{-2}}$). The tab's two load events (model, study) draw figures in two
+# server threads at once, and every first page load failed with "ParseFatalException: Unknown
+# symbol: \mathdefault". So the figures are made one at a time, and leave with plain-text log
+# ticks: Gradio's own drawing of them (savefig, in its threads, outside this lock) parses none.
+_DRAWING = threading.Lock()
+
+
+def plain_log_ticks(fig) -> None:
+    """Log axes labelled in plain text ("1e-02") instead of mathtext; the layout redone for them."""
+    log_axes = [axis for ax in fig.axes for axis in (ax.xaxis, ax.yaxis) if axis.get_scale() == "log"]
+    for axis in log_axes:
+        base = getattr(axis.get_transform(), "base", 10)
+        axis.set_major_formatter(LogFormatter(base))
+        axis.set_minor_formatter(LogFormatter(base, labelOnlyBase=False))
+    if log_axes:
+        fig.tight_layout()
+
+
+def figure(make, *args):
+    """make(*args) (a training.plots figure), drawn while no other thread draws one, with plain log ticks."""
+    with _DRAWING:
+        fig = make(*args)
+        plain_log_ticks(fig)
+    return fig
 
 
 def trained_model_ids() -> list[str]:
@@ -23,11 +53,11 @@ def trained_model_ids() -> list[str]:
 def show_model(model_id: str):
     art = artifacts.load(model_id)
     ckpt = art["checkpoint"]
-    curves = plots.curves(ckpt["history"], model_id) if ckpt and ckpt.get("history") else None
+    curves = figure(plots.curves, ckpt["history"], model_id) if ckpt and ckpt.get("history") else None
     lr = art["lr_finder"]
-    lr_fig = plots.lr_finder(lr["lrs"], lr["losses"], lr["suggested_lr"], lr["window"]) if lr else None
+    lr_fig = figure(plots.lr_finder, lr["lrs"], lr["losses"], lr["suggested_lr"], lr["window"]) if lr else None
     cm = artifacts.confusion(art)
-    cm_fig = plots.confusion(*cm) if cm else None
+    cm_fig = figure(plots.confusion, *cm) if cm else None
     grid = art["grid_markdown"] or "No grid search yet."
     return artifacts.metrics_markdown(art), curves, lr_fig, grid, cm_fig
 
@@ -38,11 +68,12 @@ def show_study():
     if not study:
         return artifacts.study_markdown(None), None, None
     runs = {name: r["history"] for name, r in study["runs"].items()}
-    train = plots.loss_synthesis({n: [{"epoch": h["epoch"], "loss": h["train_eval_loss"]} for h in hs]
-                                  for n, hs in runs.items()}, "loss", "Train loss (whole train set), 4 runs")
-    test = plots.loss_synthesis({n: [{"epoch": h["epoch"], "loss": h["test_loss"]} for h in hs]
-                                 for n, hs in runs.items()}, "loss", "Test loss (whole test set), 4 runs")
-    return artifacts.study_markdown(study), train, test
+
+    def losses(key: str, title: str):
+        return figure(plots.loss_synthesis, {n: [{"epoch": h["epoch"], "loss": h[key]} for h in hs]
+                                             for n, hs in runs.items()}, "loss", title)
+    return (artifacts.study_markdown(study), losses("train_eval_loss", "Train loss (whole train set), 4 runs"),
+            losses("test_loss", "Test loss (whole test set), 4 runs"))
 
 
 def sketch_image(sketch):
@@ -67,7 +98,7 @@ def classify_digit(sketch, upload):
     big = res.image.resize((224, 224), Image.Resampling.NEAREST)
     heat = np.asarray(Image.fromarray((res.heatmap * 255).astype(np.uint8)).resize((224, 224), Image.Resampling.BILINEAR),
                       dtype=np.float32) / 255
-    return res.probs, overlay(big, heat, 0.45)
+    return res.probs, save_png(overlay(big, heat, 0.45), output_folder("digit-"), "digit-gradcam.png")
 
 
 def build() -> None:

@@ -338,7 +338,7 @@ def grouped_cnn(num_classes: int, groups: int = 4, blocks: int = 2, channels=(64
 
 @register("audio-mn")
 def audio_mn(spec: dict | None = None, num_classes: int = 527, pretrained: bool = False, dropout: float = 0.2,
-             trunk_blocks: int = 0, spec_augment: dict | None = None) -> nn.Module:
+             trunk_blocks: int = 0, spec_augment: dict | None = None, map_augment: dict | None = None) -> nn.Module:
     """EfficientAT mn04 with its own front end (32 kHz, 128 Kaldi mel bands). With `pretrained`
     the AudioSet weights (all of them; the last layer too when num_classes is 527). `trunk_blocks`:
     how many feature blocks stay frozen and cached in training (training.frozen)."""
@@ -350,7 +350,7 @@ def audio_mn(spec: dict | None = None, num_classes: int = 527, pretrained: bool 
         if wrong:
             raise ValueError(f"audio-mn needs the front end its weights were trained with "
                              f"{ {k: SPEC[k] for k in wrong} }, not {wrong}")
-    model = AudioMN(num_classes, dropout, trunk_blocks, spec_augment)
+    model = AudioMN(num_classes, dropout, trunk_blocks, spec_augment, map_augment)
     if pretrained:
         from .pretrained import MN04, load_state
         state = load_state(MN04)

@@ -15,12 +15,16 @@ Choices, in one place:
   nothing could.
 - Anything shorter than MIN_AUDIO_SECONDS is zero-padded to it, so the STFT always has a
   full frame to work on.
+- What the user should know about what was analysed (a file that held far less audio than its
+  size, clipping, floats scaled down to full scale) is said in `load_audio_report`'s notes;
+  the decoder's own words for a file it cannot read go to the server log, the user gets ours.
 """
 from __future__ import annotations
 
+import logging
 import shutil
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +57,21 @@ SOUNDFILE_SUFFIXES = {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".mp3",
 # Containers only ffmpeg (through audioread, which librosa uses) decodes.
 FFMPEG_SUFFIXES = {".m4a", ".mp4", ".aac", ".webm", ".wma", ".mka"}
 READABLE = "WAV, FLAC, OGG or MP3 (M4A and WebM need ffmpeg)"
+# Bytes one sample takes in the file, by libsndfile subtype, to tell a file that held far less
+# audio than its size; other (compressed) encodings take at most DEFAULT_SAMPLE_BYTES.
+SAMPLE_BYTES = {"PCM_S8": 1, "PCM_U8": 1, "PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4, "DOUBLE": 8}
+DEFAULT_SAMPLE_BYTES = 4
+# A file over SHORT_READ_RATIO times the size of the audio decoded from it (and more than
+# SHORT_READ_SLACK bytes over: headers, tags, cover art) held mostly something else.
+SHORT_READ_RATIO, SHORT_READ_SLACK = 2, 64 * 1024
+# At or above CLIP_LEVEL is full scale (8-bit PCM tops out at 127/128); a recording with more than
+# CLIPPED_FRACTION of its samples there was clipped (a loud, normalised recording has a few peaks).
+CLIP_LEVEL, CLIPPED_FRACTION = 0.99, 0.01
+# A recording up to this much longer than whole windows is whole windows: a 5.00 s file decoded
+# at another rate and resampled can come out a sample or two long.
+WINDOW_SLACK_SECONDS = 0.01
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -98,8 +117,9 @@ class AudioSpec:
 
     @property
     def frames(self) -> int:
-        """Frames of a clip's spectrogram (centred STFT)."""
-        return 1 + self.clip_samples // self.hop_length
+        """Frames of a clip's spectrogram (centred STFT; EfficientAT's pre-emphasis filter first
+        takes a sample off, which is a frame fewer for a clip of whole hops)."""
+        return 1 + (self.clip_samples - (self.frontend == "efficientat")) // self.hop_length
 
     @property
     def log_unit(self) -> str:
@@ -138,8 +158,7 @@ class AudioSpec:
 
 
 def _to_float(a: np.ndarray, name: str) -> np.ndarray:
-    """Integer PCM -> float32 in [-1, 1); floats as they are unless louder than full scale
-    (then scaled by their peak: 1e30 would overflow the power spectrogram); non-finite -> 0."""
+    """Integer PCM -> float32 in [-1, 1); floats as they are; non-finite -> 0."""
     if a.dtype.kind == "i":
         a = a.astype(np.float32) / float(2 ** (8 * a.dtype.itemsize - 1))
     elif a.dtype.kind == "u":  # 8-bit WAV is unsigned, centred on 128
@@ -151,10 +170,20 @@ def _to_float(a: np.ndarray, name: str) -> np.ndarray:
         raise InputError(f"{name} has samples of type {a.dtype}; expected integers or floats.")
     if not np.isfinite(a).all():
         a = np.nan_to_num(a, nan=0.0, posinf=0.0, neginf=0.0)
-    peak = float(np.max(np.abs(a))) if a.size else 0.0
-    if peak > 1.0:
-        a = (a.astype(np.float64) / peak).astype(np.float32)
     return a
+
+
+def _full_scale(y: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Floats louder than full scale scaled by their peak (1e30 would overflow the power
+    spectrogram), and a note saying so, or that the recording is clipped."""
+    peak = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak > 1.0:
+        return ((y.astype(np.float64) / peak).astype(np.float32),
+                [f"The samples reach {peak:.3g}, beyond full scale (1.0): the recording was scaled down by that peak."])
+    clipped = np.count_nonzero(np.abs(y) >= CLIP_LEVEL) / max(y.size, 1)
+    if clipped > CLIPPED_FRACTION:
+        return y, [f"The recording is clipped ({clipped:.0%} of samples at full scale): the prediction may suffer."]
+    return y, []
 
 
 def _mono(a: np.ndarray) -> np.ndarray:
@@ -188,11 +217,20 @@ def _too_long(seconds: float, name: str) -> InputError:
     return InputError(f"{name} is {seconds / 60:.1f} minutes long; the limit is {MAX_AUDIO_SECONDS / 60:g} minutes.")
 
 
-def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
-    """Decode with libsndfile, block by block; keeps what precedes damage in a truncated file."""
+def _unreadable(path: Path, exc: Exception) -> InputError:
+    """Our words for a file no decoder could read; the decoder's own go to the server log."""
+    log.warning("could not decode %s: %s: %s", path.name, type(exc).__name__, str(exc).strip())
+    return InputError(f"{path.name} is damaged, truncated or in an encoding this app cannot read: no audio could be "
+                      f"read from it; try exporting it again as WAV, FLAC or OGG.")
+
+
+def _read_soundfile(path: Path) -> tuple[np.ndarray, int, int]:
+    """Decode with libsndfile, block by block; keeps what precedes damage in a truncated file.
+    -> (mono samples, sample rate, bytes a frame takes in the file)."""
     import soundfile as sf
     with sf.SoundFile(path) as f:
         sr = _check_rate(f.samplerate, path.name)
+        frame_bytes = f.channels * SAMPLE_BYTES.get(f.subtype, DEFAULT_SAMPLE_BYTES)
         if f.frames / sr > MAX_AUDIO_SECONDS:
             raise _too_long(f.frames / sr, path.name)
         blocks, total = [], 0
@@ -209,10 +247,10 @@ def _read_soundfile(path: Path) -> tuple[np.ndarray, int]:
             total += len(block)
     if total > MAX_AUDIO_SECONDS * sr:
         raise _too_long(total / sr, path.name)
-    return (np.concatenate(blocks) if blocks else np.zeros(0, np.float32)), sr
+    return (np.concatenate(blocks) if blocks else np.zeros(0, np.float32)), sr, frame_bytes
 
 
-def _read_audioread(path: Path) -> tuple[np.ndarray, int]:
+def _read_audioread(path: Path) -> tuple[np.ndarray, int, int]:
     """M4A/WebM (and MP3s libsndfile rejects) through librosa -> audioread -> ffmpeg."""
     if path.suffix.lower() in FFMPEG_SUFFIXES and shutil.which("ffmpeg") is None:
         raise InputError(f"{path.name}: reading {path.suffix} files needs ffmpeg, which is not installed; "
@@ -223,13 +261,14 @@ def _read_audioread(path: Path) -> tuple[np.ndarray, int]:
             warnings.simplefilter("ignore")  # librosa's audioread-fallback deprecation notice
             y, sr = librosa.load(path, sr=None, mono=True, duration=MAX_AUDIO_SECONDS + 1)
     except Exception as exc:  # audioread raises its own zoo of errors (NoBackendError, DecodeError...)
-        raise InputError(f"{path.name} could not be decoded ({type(exc).__name__}); try WAV, FLAC or OGG.") from None
+        raise _unreadable(path, exc) from None
     if len(y) > MAX_AUDIO_SECONDS * sr:
         raise _too_long(len(y) / sr, path.name)
-    return y, _check_rate(int(sr), path.name)
+    # librosa mixed it down: counted as stereo of DEFAULT_SAMPLE_BYTES samples, more than a compressed file holds
+    return y, _check_rate(int(sr), path.name), 2 * DEFAULT_SAMPLE_BYTES
 
 
-def _read_file(path: Path) -> tuple[np.ndarray, int]:
+def _read_file(path: Path) -> tuple[np.ndarray, int, int]:
     import soundfile as sf
     check_upload(path, MAX_FILE_BYTES)
     suffix = path.suffix.lower()
@@ -242,13 +281,45 @@ def _read_file(path: Path) -> tuple[np.ndarray, int]:
             return _read_audioread(path)
         if "not recognised" in str(exc) or suffix not in SOUNDFILE_SUFFIXES:
             raise InputError(f"{path.name} is not an audio file this app can read; use {READABLE}.") from None
-        detail = str(exc).splitlines()[0].replace(f"Error opening {str(path)!r}: ", "")
-        raise InputError(f"{path.name} could not be decoded (truncated or corrupt?): {detail}") from None
+        raise _unreadable(path, exc) from None
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 1024:.0f} kB"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.2f} s" if seconds >= 0.1 else f"{seconds * 1000:.0f} ms"
+
+
+def _short_read(path: Path, frames: int, sr: int, frame_bytes: int) -> list[str]:
+    """A note when the file is far bigger than the audio decoded from it (a header that
+    understates its data, a file that is mostly something else)."""
+    size = path.stat().st_size
+    if size <= SHORT_READ_RATIO * frames * frame_bytes + SHORT_READ_SLACK:
+        return []
+    return [f"Only {_duration(frames / sr)} of audio could be read from this {_size(size)} file: the rest of it is "
+            f"damaged or not audio."]
+
+
+@dataclass
+class LoadedAudio:
+    """A loaded recording and what the user should know about it (see load_audio_report)."""
+
+    waveform: np.ndarray
+    notes: list[str] = field(default_factory=list)
 
 
 def load_audio(x, sample_rate: int) -> np.ndarray:
     """A path, a (sample_rate, array) tuple as gr.Audio gives, or an array already at
     `sample_rate` -> float32 mono waveform at `sample_rate`, at least MIN_AUDIO_SECONDS long."""
+    return load_audio_report(x, sample_rate).waveform
+
+
+def load_audio_report(x, sample_rate: int) -> LoadedAudio:
+    """load_audio, with notes (one sentence each) on what was analysed when it is not simply
+    the recording: a file that held far less audio than its size, clipping, floats scaled down."""
+    notes = []
     if x is None:
         raise InputError("No sound given: upload or record a sound, or pick an example.")
     if isinstance(x, tuple):
@@ -264,15 +335,17 @@ def load_audio(x, sample_rate: int) -> np.ndarray:
     else:
         path = Path(x)
         name = path.name
-        y, sr = _read_file(path)
+        y, sr, frame_bytes = _read_file(path)
         y = _to_float(y, name)  # NaNs from the decoder
+        notes += _short_read(path, len(y), sr, frame_bytes)
     if len(y) > MAX_AUDIO_SECONDS * sr:
         raise _too_long(len(y) / sr, name)
     if len(y) == 0:
         raise InputError(f"{name} contains no audio (empty or truncated).")
+    y, level = _full_scale(y)
     y = resample(np.ascontiguousarray(y, dtype=np.float32), sr, sample_rate)
     min_len = int(np.ceil(MIN_AUDIO_SECONDS * sample_rate))
-    return fix_length(y, min_len) if len(y) < min_len else y
+    return LoadedAudio(fix_length(y, min_len) if len(y) < min_len else y, notes + level)
 
 
 def is_silent(y: np.ndarray, peak: float = SILENCE_PEAK) -> bool:
@@ -311,14 +384,33 @@ def fix_length(y: np.ndarray, n: int) -> np.ndarray:
     return np.pad(y, (0, n - len(y)))
 
 
+def window_starts(length: int, n: int, hop: int, slack: int = 0) -> np.ndarray:
+    """Start sample of each window of n samples over a recording of `length` samples:
+    every `hop` samples while whole windows fit; then the rest after the last whole window
+    - up to `slack` samples (rounding): dropped;
+    - enough for at least half a window of recording: a window of its own, zero-padded;
+    - less: no window of its own (mostly padding, it would drag the average towards silence);
+      the last window is moved to end with the recording instead (starts at length - n), so the
+      rest is analysed and nothing is padded. Without overlap that leaves the stretch just before
+      the moved window unseen (less than half a window: 10-12 s of a 12 s recording in 5 s windows
+      is seen, 5-7 s is not); with a single window it is the start that is left out.
+    A recording no longer than n (plus slack) is one window, zero-padded."""
+    starts = np.arange(1 + max(0, length - n) // hop) * hop  # the whole windows
+    rest = length - (int(starts[-1]) + n)
+    if rest <= slack:
+        return starts
+    if length - len(starts) * hop >= n / 2:
+        return np.append(starts, len(starts) * hop)
+    starts[-1] = length - n
+    return starts
+
+
 def windows(y: np.ndarray, n: int, hop: int, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Cut a long recording into windows of n samples every `hop` samples, the last one
-    zero-padded -> (array (W, n), start of each window in seconds). A recording shorter
-    than n gives one padded window."""
-    count = 1 + int(np.ceil(max(0, len(y) - n) / hop))
-    padded = np.pad(y, (0, (count - 1) * hop + n - len(y)))
-    out = np.lib.stride_tricks.sliding_window_view(padded, n)[::hop][:count].copy()
-    return out, np.arange(count) * hop / sample_rate
+    """Cut a recording into windows of n samples (see window_starts) -> (array (W, n),
+    start of each window in seconds)."""
+    starts = window_starts(len(y), n, hop, int(WINDOW_SLACK_SECONDS * sample_rate))
+    padded = np.pad(y, (0, max(0, int(starts[-1]) + n - len(y))))
+    return np.stack([padded[s: s + n] for s in starts]), starts / sample_rate
 
 
 # --- features

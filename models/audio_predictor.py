@@ -9,14 +9,14 @@ time-frequency regions the CAM highlights).
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from . import cam as cam_lib
-from .audio_frontend import AudioSpec, fix_length, is_silent, load_audio, prepare, windows
+from .audio_frontend import AudioSpec, LoadedAudio, fix_length, is_silent, load_audio_report, prepare, windows
 from .predictor import Predictor
 
 # Methods that need only gradients at the CAM layer. Left out: the ScoreCAM family masks the
@@ -65,15 +65,18 @@ class AudioPredictor(Predictor):
         super().__init__(*args, **kwargs)
         self.spec: AudioSpec
 
+    def load_report(self, x) -> LoadedAudio:
+        """The waveform the model analyses, with the loader's notes on it (a file read only in
+        part, clipping): for a UI to show beside the result."""
+        loaded = load_audio_report(x, self.spec.sample_rate)
+        return replace(loaded, waveform=prepare(loaded.waveform, self.spec))
+
     def load(self, x) -> np.ndarray:
-        return prepare(load_audio(x, self.spec.sample_rate), self.spec)
+        return self.load_report(x).waveform
 
     def _windows(self, y: np.ndarray, hop_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:
-        n = self.spec.clip_samples
-        if len(y) <= n:
-            return fix_length(y, n)[None], np.zeros(1)
         hop = max(1, int(round((hop_seconds or DEFAULT_HOP_SECONDS or self.spec.clip_seconds) * self.spec.sample_rate)))
-        return windows(y, n, hop, self.spec.sample_rate)
+        return windows(y, self.spec.clip_samples, hop, self.spec.sample_rate)
 
     def _window_probs(self, wins: np.ndarray) -> np.ndarray:
         out = []
@@ -128,9 +131,12 @@ class AudioPredictor(Predictor):
         wins, starts = self._windows(y, hop_seconds)
         probs_w, cams, t = self._window_cams(wins, method, self.target_index(target))
         overall = probs_w.mean(0)
-        # the whole recording's grid; each window's CAM is placed at its frames, overlaps averaged
-        frames_total = 1 + max(len(y), self.spec.clip_samples) // self.spec.hop_length
-        per_window = self.spec.frames
+        padded = fix_length(y, max(len(y), self.spec.clip_samples))
+        logmel = self.features(padded)
+        # the whole recording's grid, as the front end makes it; each window's CAM is placed at its frames
+        # (from its start, which need not be a multiple of the hop: the last window may end with the
+        # recording), overlaps averaged
+        frames_total, per_window = logmel.shape[1], self.spec.frames
         acc = np.zeros((self.spec.n_mels, frames_total + per_window), np.float32)
         count = np.zeros_like(acc)
         ups = F.interpolate(cams[:, None], size=(self.spec.n_mels, per_window), mode="bilinear",
@@ -144,8 +150,6 @@ class AudioPredictor(Predictor):
         heat = (acc / np.maximum(count, 1))[:, :frames_total]
         if heat.max() > 0:
             heat = heat / heat.max()
-        padded = fix_length(y, max(len(y), self.spec.clip_samples))
-        logmel = self.features(padded)[:, :frames_total]
         from .audio_frontend import spectrogram_axes
         times, freqs = spectrogram_axes(self.spec, frames_total)
         timeline = [{"start": float(s), "end": float(s + self.spec.clip_seconds),

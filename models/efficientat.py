@@ -136,17 +136,22 @@ class AudioMN(nn.Module):
     the first), it runs only the blocks after the trunk."""
 
     def __init__(self, num_classes: int = AUDIOSET_CLASSES, dropout: float = 0.2, trunk_blocks: int = 0,
-                 spec_augment: dict | None = None):
+                 spec_augment: dict | None = None, map_augment: dict | None = None):
         super().__init__()
         from .architectures import SpecAugment
         self.frontend = EfficientATMel()
         self.augment = SpecAugment(**(spec_augment or {}))
+        # on cached trunk outputs (training only): masks of up to freq_mask rows and time_mask steps
+        # of the map, and a circular time shift, new at every step (the cached views are fixed)
+        self.map_augment = SpecAugment(**{k: v for k, v in (map_augment or {}).items() if k != "roll"})
+        self.map_roll = bool((map_augment or {}).get("roll"))
         self.features = mn_features()
         self.classifier = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(EMBED_DIM, HIDDEN),
                                         nn.Hardswish(), nn.Dropout(dropout), nn.Linear(HIDDEN, num_classes))
         if not 0 <= trunk_blocks < len(self.features):
             raise ValueError(f"model.trunk_blocks is {trunk_blocks}; expected 0 to {len(self.features) - 1}")
         self.trunk_blocks = int(trunk_blocks)
+        self.new_layers = ("classifier.5",)  # not pretrained when the classes are not AudioSet's
 
     def trunk(self, wave: torch.Tensor, augment=None) -> torch.Tensor:
         """Front end and the first `trunk_blocks` blocks; `augment(mel_input)` may alter the model input."""
@@ -169,4 +174,10 @@ class AudioMN(nn.Module):
             pick = (torch.randint(0, x.shape[1], (len(x),), device=x.device) if self.training
                     else torch.zeros(len(x), dtype=torch.long, device=x.device))
             x = x[torch.arange(len(x), device=x.device), pick]
-        return self.tail(x.float())
+        x = x.float()
+        if self.training:
+            if self.map_roll:
+                shifts = torch.randint(0, x.shape[-1], (len(x),)).tolist()
+                x = torch.stack([torch.roll(row, s, -1) for row, s in zip(x, shifts)])
+            x = self.map_augment(x)
+        return self.tail(x)

@@ -6,6 +6,7 @@ with a one-line message.
 """
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,8 @@ MAX_PIXELS = int(LIMITS.image_megapixels * 1_000_000)
 # and overlays at camera resolution would only cost time.
 WORK_MAX_SIDE = 1024
 MAX_FILE_BYTES = LIMITS.bytes(LIMITS.image_upload_mb)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -130,8 +133,10 @@ def load_image(x, max_side: int = WORK_MAX_SIDE) -> Image.Image:
         if isinstance(exc, UnidentifiedImageError):
             raise InputError(f"{path.name} is not an image file this app can read (PNG, JPEG, GIF, WebP, BMP, TIFF).") from None
         raise InputError(f"{path.name} has too many pixels; the limit is {MAX_PIXELS / 1e6:.0f} megapixels.") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InputError(f"{path.name} could not be decoded (truncated or corrupt?): {exc}".splitlines()[0]) from None
+    except (OSError, ValueError, SyntaxError) as exc:  # the decoder's words for us, ours for the user
+        log.warning("could not decode %s: %s: %s", path.name, type(exc).__name__, str(exc).strip())
+        raise InputError(f"{path.name} is damaged or truncated: the image could not be decoded; try saving it again "
+                         f"as PNG or JPEG.") from None
     if min(rgb.size) < 1:
         raise InputError(f"{path.name} has no pixels.")
     return _shrink(rgb, max_side)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 
 from .errors import InputError, ModelUnavailable
@@ -21,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default=None, help="cpu, cuda, mps (default: best available)")
     parser.add_argument("files", nargs="+")
     args = parser.parse_args(argv)
+    # one line per bad file: the loaders log a decoder's own words (a server keeps them), left out here
+    logging.getLogger("models").setLevel(logging.ERROR)
 
     from .predictor import load_predictor  # after arg parsing: --help stays instant
     try:

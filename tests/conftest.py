@@ -1,6 +1,7 @@
 import os
 import shutil
 import socket
+import struct
 from contextlib import contextmanager
 import subprocess
 import sys
@@ -166,3 +167,24 @@ def bad_images(tmp_path_factory) -> dict[str, Path]:
 
 # files that must be refused with a message; the others must give a correct result
 REFUSED = {"text.png", "empty.jpg", "bomb.png", "truncated.jpg"}
+
+
+# The decoders' own words (libsndfile, audioread, PIL) for a file they cannot read: they belong in
+# the server log; a user is told what is wrong with the file in ours.
+LIBRARY_PHRASES = ("SF_INFO", "chunk marker", "flac decoder", "file is malformed", "NoBackendError",
+                   "DecodeError", "not processed", "Truncated File Read", "Channel count is zero",
+                   "Error opening", "data stream", "unimplemented format", "Too many channels", "'fmt ' chunk",
+                   "psf_fseek", "decoder object")
+
+
+def wav_bytes(payload: bytes, sr: int, channels: int = 1, bits: int = 16, tag: int = 1,
+              riff_size: int | None = None, data_size: int | None = None, data: bool = True) -> bytes:
+    """A WAV built by hand, so that every header field can lie (rate, channels, sizes), or the
+    data chunk be missing."""
+    block = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", tag, channels, sr, (sr * block) & 0xFFFFFFFF, block & 0xFFFF, bits)
+    data_size = len(payload) if data_size is None else data_size
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt
+    if data:
+        body += b"data" + struct.pack("<I", data_size) + payload
+    return b"RIFF" + struct.pack("<I", len(body) if riff_size is None else riff_size) + body

@@ -5,6 +5,8 @@ served on loopback, never the internet.
 """
 import functools
 import http.server
+import io
+import logging
 import shutil
 import threading
 import zipfile
@@ -15,8 +17,9 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import LIBRARY_PHRASES, wav_bytes
 from models.audio_frontend import (MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS, AudioSpec, LogMel, fix_length, is_silent,
-                                   load_audio, spectrogram_axes, trim_silence, windows)
+                                   load_audio, load_audio_report, spectrogram_axes, trim_silence, windows)
 from models.errors import InputError
 
 SR = 16000
@@ -89,7 +92,67 @@ def test_truncated_wav_gives_what_is_there(files):
 
 
 def test_file_cut_inside_its_header_is_refused(files):
-    assert "could not be decoded" in refused(files["header.wav"], "header.wav")
+    assert "damaged, truncated" in refused(files["header.wav"], "header.wav")
+
+
+def _malformed() -> dict[str, bytes]:
+    """Files no decoder reads, each failing in its own way inside libsndfile or audioread."""
+    pcm = (tone(0.5, 8000) * 32767).astype("<i2").tobytes()
+    buf = io.BytesIO()
+    sf.write(buf, tone(1.0, SR), SR, format="FLAC")
+    flac = buf.getvalue()
+    return {"cut-in-header.wav": wav_bytes(pcm, 8000)[:30],
+            "no-data-chunk.wav": wav_bytes(pcm, 8000, data=False),
+            "zero-channels.wav": wav_bytes(pcm, 8000, channels=0),
+            "rate-zero.wav": wav_bytes(pcm, 0),
+            "unknown-encoding.wav": wav_bytes(pcm, 8000, tag=0x1234),
+            "garbage-after-header.flac": flac[:42] + np.random.default_rng(0).bytes(4000),
+            "garbage.ogg": b"OggS" + np.random.default_rng(1).bytes(500),
+            "text.mp3": b"this is a text file, renamed\n" * 10}
+
+
+@pytest.mark.parametrize("name", list(_malformed()))
+def test_unreadable_files_are_described_in_our_words_and_logged_in_the_decoders(tmp_path, name, caplog):
+    path = tmp_path / name
+    path.write_bytes(_malformed()[name])
+    with caplog.at_level(logging.WARNING, logger="models.audio_frontend"):
+        message = refused(path, name)
+    assert not [phrase for phrase in LIBRARY_PHRASES if phrase in message], message
+    assert "damaged, truncated" in message or "not an audio file" in message, message
+    if "damaged" in message:  # what the decoder said is in the server log
+        assert name in caplog.text and "could not decode" in caplog.text
+
+
+# --- what was analysed: notes
+
+
+def test_a_file_far_bigger_than_its_audio_says_how_much_was_read(tmp_path):
+    """A 2.3 MB WAV whose data chunk claims 100 bytes: libsndfile reads those 50 samples."""
+    pcm = (tone(70.0, SR) * 32767).astype("<i2").tobytes()
+    path = tmp_path / "claims-100-bytes.wav"
+    path.write_bytes(wav_bytes(pcm, SR, data_size=100))
+    loaded = load_audio_report(path, SR)
+    assert len(loaded.waveform) == int(MIN_AUDIO_SECONDS * SR)  # 50 samples, padded
+    assert loaded.notes == ["Only 3 ms of audio could be read from this 2.1 MB file: the rest of it is damaged or "
+                            "not audio."]
+    whole = tmp_path / "whole.wav"
+    whole.write_bytes(wav_bytes(pcm, SR))
+    assert load_audio_report(whole, SR).notes == []
+
+
+def test_clipping_and_floats_beyond_full_scale_are_noted(tmp_path, files):
+    clipped = np.clip(tone(1.0, SR, amp=1.3), -1, 1)  # |1.3 sin| >= 1 for 1 - 2 asin(1 / 1.3) / pi = 44% of the time
+    sf.write(tmp_path / "clipped.wav", clipped, SR, subtype="PCM_16")
+    notes = load_audio_report(tmp_path / "clipped.wav", SR).notes
+    assert len(notes) == 1 and "clipped (44% of samples at full scale)" in notes[0], notes
+    assert "clipped" in load_audio_report((SR, (clipped * 32767).astype(np.int16)), SR).notes[0]
+    sf.write(tmp_path / "loud.wav", tone(1.0, SR) * 1000, SR, subtype="FLOAT")
+    loaded = load_audio_report(tmp_path / "loud.wav", SR)
+    assert loaded.notes == ["The samples reach 500, beyond full scale (1.0): the recording was scaled down by that "
+                            "peak."]
+    assert abs(float(np.abs(loaded.waveform).max()) - 1.0) < 1e-3
+    for name in ("clip.flac", "six.wav", "192k.wav", "zeros.wav"):  # nothing to say
+        assert load_audio_report(files[name], SR).notes == [], name
 
 
 def test_silence_is_returned_and_flagged(files):
@@ -198,6 +261,29 @@ def test_windows_count_and_padding():
     assert short.shape == (1, SR) and list(starts) == [0] and not short[0, 100:].any()
     exact, _ = windows(y[:2 * SR], SR, SR, SR)
     assert exact.shape == (2, SR)
+
+
+@pytest.mark.parametrize("seconds, starts", [
+    (5.0, [0.0]),                        # exactly one window
+    (5.0 + 2 / SR, [0.0]),               # a sample or two over (a 5.00 s file resampled): one window
+    (5.009, [0.0]),                      # up to 10 ms over: one window
+    (10.0, [0.0, 5.0]),                  # exactly two
+    (12.0, [0.0, 7.0]),                  # two + 2 s: no window of its own; the last one ends with the recording
+    (13.0, [0.0, 5.0, 10.0]),            # two + 3 s (>= half a window): a third, padded
+    (6.0, [1.0]),                        # one + 1 s: the only window ends with the recording
+])
+def test_windows_at_the_edges(seconds, starts):
+    n = 5 * SR
+    y = np.arange(1, int(round(seconds * SR)) + 1, dtype=np.float32)  # no zeros: padding shows
+    w, got = windows(y, n, n, SR)
+    np.testing.assert_allclose(got, starts)
+    assert w.shape == (len(starts), n)
+    for window, start in zip(w, got):
+        part = y[int(round(start * SR)): int(round(start * SR)) + n]
+        np.testing.assert_array_equal(window[: len(part)], part)
+    padding = n - (len(y) - int(round(got[-1] * SR)))
+    assert (padding > 0) == (seconds == 13.0)  # only the third window of 13 s is padded
+    assert not w[-1, n - max(padding, 0):].any()
 
 
 # --- features

@@ -7,19 +7,83 @@ import pytest
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make sysdeps)")
 SHOTS = Path(__file__).resolve().parent.parent / "runs" / "screenshots"
+# Every error toast, recorded by the page itself from its first script on: a toast shown at load
+# (or gone again before a test looks) is caught as well.
+WATCH_ERRORS = """
+window.__errorToasts = [];
+new MutationObserver(() => {
+  for (const toast of document.querySelectorAll('[data-testid="toast-body"].error')) {
+    if (!toast.__seen) { toast.__seen = true; window.__errorToasts.push(toast.innerText); }
+  }
+}).observe(document, {childList: true, subtree: true});
+"""
+TRACEBACK = "Traceback (most recent call last)"
+PAGES = []  # every page the tests opened
 
 
 @pytest.fixture(scope="module")
-def page(app_server):
+def browser():
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app_server, wait_until="networkidle")
-        yield page
+        yield browser
         browser.close()
+
+
+def open_page(browser, url: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.add_init_script(WATCH_ERRORS)
+    PAGES.append(page)
+    page.goto(url, wait_until="networkidle")
+    return page
+
+
+def assert_no_errors(page) -> None:
+    """No error toast since the last look, and no Python traceback on the page."""
+    toasts = page.evaluate("() => { const seen = window.__errorToasts || []; window.__errorToasts = []; return seen; }")
+    assert not toasts, f"error toast(s) on the page: {toasts}"
+    assert TRACEBACK not in page.locator("body").inner_text(), "a Python traceback on the page"
+
+
+@pytest.fixture(autouse=True)
+def no_errors_on_the_page():
+    """Every browser test fails (at its teardown) when an error toast or a traceback appeared."""
+    yield
+    for page in PAGES:
+        if not page.is_closed():
+            assert_no_errors(page)
+
+
+@pytest.fixture(scope="module")
+def page(browser, app_server):
+    return open_page(browser, app_server)
+
+
+def test_a_first_visit_to_every_tab_and_its_first_example_shows_no_error(browser, app_server):
+    """A fresh page, as a new visitor gets it (the load events draw the Training tab's figures),
+    then each tab in turn, clicking its first example where it has examples."""
+    page = open_page(browser, app_server)
+    names = [name.strip() for name in page.get_by_role("tab").all_inner_texts()]
+    assert {"Image explainer", "Sound", "Sensitivity", "Digits", "Training"} <= set(names), names
+    done = {"Image explainer": lambda: page.get_by_text("ms on cpu").first.wait_for(timeout=60_000),
+            "Sound": lambda: page.locator("#sound-spectrogram img").first.wait_for(timeout=90_000),
+            "Sensitivity": lambda: page.locator(".block", has=page.get_by_text("One object", exact=True)).first
+            .locator(".image-frame img").wait_for(timeout=30_000)}  # the example row's cat, in the input
+    for name in names:
+        page.get_by_role("tab", name=name, exact=True).click()
+        example = page.locator("button.gallery-item:visible, tr.tr-body:visible").first
+        if example.count():
+            example.click()
+        if name in done:
+            done[name]()
+        if name == "Training":  # both load events' figures (the loss study's are on log axes)
+            for label in ("Loss and metric per epoch", "LR finder", "train losses", "test losses"):
+                block = page.locator(".block", has=page.get_by_text(label, exact=True)).last
+                block.locator("img, svg").first.wait_for(timeout=60_000)
+        assert_no_errors(page)
+    page.close()
 
 
 def test_upload_shows_label_and_overlay(page, coffee_path):

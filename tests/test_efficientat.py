@@ -177,3 +177,61 @@ def test_audioset_cam_for_any_class_on_the_spectrogram_grid():
     assert 0 <= a.heatmap.min() and a.heatmap.max() == pytest.approx(1.0)
     other = p.analyze(clip, method="GradCAM", target="Music").heatmap
     assert not np.allclose(other, a.heatmap)
+
+
+@needs_data
+def test_frozen_trunk_training_smoke_ships_only_the_trained_part(tmp_path):
+    """A tiny run of the shipped recipe: cached trunk views, the rest trained, a checkpoint
+    without the base's frozen tensors that loads joined to the base and predicts like the run."""
+    from conftest import run_module
+    from models.checkpoint import load_checkpoint, model_from_checkpoint
+    out = tmp_path / "mn.pt"
+    log = run_module("training.train", "--config", "training/configs/esc50-mn04.yaml", "--set", "data.limit=2",
+                     "--set", "train.epochs=2", "--set", "train.views.count=2", "--set", f"output={out}",
+                     env={"XAI_LAB_CACHE": str(tmp_path / "cache")})
+    assert "computing 6 clips x 2 views" in log and "first batch" in log
+    ckpt = load_checkpoint(out)
+    keys = set(ckpt["state_dict"])
+    assert ckpt["base"]["name"] == "efficientat-mn04"
+    assert not any(k.startswith(("features.0.", "features.6.")) for k in keys)  # frozen: the base's own
+    assert {"classifier.5.weight", "features.12.block.0.0.weight"} <= keys
+    assert ckpt["trained_parameters"] < ckpt["num_parameters"]
+    model = model_from_checkpoint(ckpt)
+    clip = torch.from_numpy(np.random.default_rng(0).normal(0, 0.1, 32000 * 5).astype(np.float32))[None]
+    with torch.no_grad():  # the waveform path and the cached-trunk path give the same logits
+        np.testing.assert_allclose(model(clip).numpy(), model(model.trunk(clip)).numpy(), atol=1e-4)
+    assert len(list((tmp_path / "cache").glob("trunk-esc50-*/*.npy"))) == 10  # 5 folds x 2 clips, once each
+
+
+def test_trunk_views_first_is_the_clip_others_altered():
+    from models.efficientat import AudioMN
+    from training.frozen import VIEW_DEFAULTS, trunk_views
+    model = AudioMN(num_classes=3, trunk_blocks=5).eval()
+    wave = torch.from_numpy(np.random.default_rng(1).normal(0, 0.1, (2, 32000)).astype(np.float32))
+    views = trunk_views(model, wave, {**VIEW_DEFAULTS, "count": 3}, 32000, seed=7)
+    assert views.shape[:2] == (2, 3) and views.dtype == torch.float16
+    with torch.no_grad():
+        clean = model.trunk(wave)
+    scale = clean.abs().mean()
+    assert (views[:, 0].float() - clean).abs().mean() < 0.01 * scale      # fp16 of the clip as it is
+    assert (views[:, 1].float() - clean).abs().mean() > 0.1 * scale       # gain, shift, masks
+    again = trunk_views(model, wave, {**VIEW_DEFAULTS, "count": 3}, 32000, seed=7)
+    assert torch.equal(views, again)  # seeded: a cache rebuilt gives the same views
+
+
+def test_pointing_game_scene_puts_the_loudest_second_where_it_says():
+    from training import sound_pointing as sp
+    rate = 8000
+    rng = np.random.default_rng(0)
+    clip = rng.normal(0, 0.01, rate * 5).astype(np.float32)
+    clip[3 * rate: 4 * rate] += np.sin(np.arange(rate) * 0.3).astype(np.float32)  # the event: 3-4 s
+    assert abs(sp.loudest_segment(clip, rate, rate // 100) - 3 * rate) <= rate // 100
+    scene, at = sp.make_scene(clip, rate, rng)
+    assert len(scene) == 10 * rate and 0 <= at <= 9
+    energy = np.convolve(scene ** 2, np.ones(rate // 10), "valid")
+    assert at <= np.argmax(energy) / rate <= at + 1
+    background = np.sqrt(np.mean(np.delete(scene, np.s_[int(at * rate): int(at * rate) + rate]) ** 2))
+    assert 18 < 20 * np.log10(np.sqrt(np.mean(clip[3 * rate: 4 * rate] ** 2)) / background) < 22
+    heat = np.zeros((4, 11))
+    heat[:, 7] = 1
+    assert sp.time_profile_peak(heat, np.arange(11.0)) == 7.0

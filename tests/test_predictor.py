@@ -96,3 +96,25 @@ def test_bad_images(predictor, bad_images):
             heat = predictor.explain(path)
             w, h = Image.open(path).size
             assert heat.shape == (h, w), name
+
+
+def test_damaged_images_are_described_in_our_words(tmp_path, caplog):
+    """PIL's words for a damaged file ("image file is truncated (26 bytes not processed)",
+    "Truncated File Read"...) go to the server log; the user reads ours."""
+    import io
+    import logging
+
+    from conftest import LIBRARY_PHRASES
+    from models.image_frontend import load_image
+    photo = np.random.default_rng(0).integers(0, 255, (64, 80, 3), dtype=np.uint8)
+    for fmt, suffix in (("PNG", "png"), ("JPEG", "jpg"), ("GIF", "gif"), ("TIFF", "tiff")):
+        buf = io.BytesIO()
+        Image.fromarray(photo).save(buf, format=fmt)
+        path = tmp_path / f"cut.{suffix}"
+        path.write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
+        with caplog.at_level(logging.WARNING, logger="models.image_frontend"), pytest.raises(InputError) as err:
+            load_image(path)
+        message = str(err.value)
+        assert message.startswith(f"cut.{suffix} is damaged or truncated"), message
+        assert not [phrase for phrase in LIBRARY_PHRASES if phrase in message], message
+        assert f"could not decode cut.{suffix}" in caplog.text

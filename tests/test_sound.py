@@ -101,6 +101,19 @@ def test_long_recording_gets_a_timeline_per_window(predictor):
     assert b.heatmap.shape == a.heatmap.shape
 
 
+def test_the_last_window_ends_with_the_recording_and_its_cam_is_placed_there(predictor):
+    """2.3 s in 1 s windows: [0, 1) and, for the 0.3 s left (under half a window), no padded window of
+    its own: the last one moves to [1.3, 2.3). Its CAM is placed from 1.3 s, not at a multiple of the hop."""
+    y = np.concatenate([tone(1.0, 440.0), np.zeros(int(0.9 * SR), np.float32), tone(0.4, 2500.0)])
+    a = predictor.analyze(y, target="tone-2500")
+    assert [w["start"] for w in a.timeline] == [0.0, 1.3] and a.timeline[-1]["end"] == pytest.approx(2.3)
+    assert [w["label"] for w in a.timeline] == ["tone-440", "tone-2500"]
+    strongest = a.heatmap.max(0)
+    assert 1.9 <= a.times[strongest.argmax()] <= 2.3  # on the tone (1.9-2.3 s); placed from 1.0 s it would be ~1.7 s
+    assert not strongest[(a.times > 1.02) & (a.times < 1.28)].any()  # 1-1.3 s: in no window (see window_starts)
+    assert a.heatmap.shape == a.logmel.shape
+
+
 def test_same_features_in_training_and_in_the_app(predictor, tmp_path):
     """A test clip of the data set, through the training model's front end and through the
     app (a WAV file -> load_audio -> the served model): the same log-mel, the same prediction."""
@@ -286,6 +299,47 @@ def test_handler_outputs_for_a_long_recording(served, tmp_path):
     assert timeline["visible"] is False and "one 1 s window" in info
 
 
+def test_handler_says_which_windows_it_analysed(served, tmp_path):
+    from demos import sound
+    cases = {"one-second-resampled.wav": (tone(1.0, 2500.0, 22050), 22050, "one 1 s window"),
+             "two-samples-over.wav": (tone(1.0 + 2 / SR, 2500.0), SR, "one 1 s window"),
+             "two-windows.wav": (tone(2.0, 2500.0), SR, "2 windows of 1 s every 1 s;"),
+             "two-and-a-bit.wav": (tone(2.3, 2500.0), SR,
+                                   "2 windows of 1 s every 1 s, the last one from 1.30 s to the recording's end;"),
+             "two-and-a-half.wav": (tone(2.5, 2500.0), SR, "3 windows of 1 s every 1 s;")}
+    for name, (y, sr, windows) in cases.items():
+        sf.write(tmp_path / name, y, sr)
+        *_, timeline, info = sound.analyze_sound(str(tmp_path / name), "esc50:cnn", "GradCAM", PREDICTED, None)
+        assert windows in info, (name, info)
+        assert timeline["visible"] is (not windows.startswith("one")), name
+
+
+def test_handler_says_what_was_analysed_when_it_is_not_the_whole_file(served, tmp_path):
+    from conftest import wav_bytes
+    from demos import sound
+    pcm = (tone(70.0, 1000.0) * 32767).astype("<i2").tobytes()
+    (tmp_path / "claims-100-bytes.wav").write_bytes(wav_bytes(pcm, SR, data_size=100))
+    sf.write(tmp_path / "clipped.wav", np.clip(tone(1.0, 440.0, amp=1.3), -1, 1), SR, subtype="PCM_16")
+    notes = {"claims-100-bytes.wav": "Only 6 ms of audio could be read from this 1.1 MB file",
+             "clipped.wav": "The recording is clipped (45% of samples at full scale)"}
+    for name, note in notes.items():
+        *_, info = sound.analyze_sound(str(tmp_path / name), "esc50:cnn", "GradCAM", PREDICTED, None)
+        assert info.startswith("\u26a0\ufe0f " + note), info
+    sf.write(tmp_path / "fine.wav", tone(1.0, 1000.0), SR)
+    assert "\u26a0" not in sound.analyze_sound(str(tmp_path / "fine.wav"), "esc50:cnn", "GradCAM", PREDICTED, None)[-1]
+
+
+def test_handler_writes_each_requests_files_in_a_folder_of_its_own(served, tmp_path, monkeypatch):
+    from demos import common, sound
+    monkeypatch.setattr(common, "OUTPUTS_DIR", tmp_path / "outputs")
+    sf.write(tmp_path / "tone.wav", tone(1.0, 1000.0), SR)
+    runs = [sound.analyze_sound(str(tmp_path / "tone.wav"), "esc50:cnn", "GradCAM", PREDICTED, None) for _ in range(2)]
+    heard, original = [Path(r[2]) for r in runs], [Path(r[3]) for r in runs]
+    assert heard[0] != heard[1] and heard[0].read_bytes() == heard[1].read_bytes()  # same result, not the same file
+    assert {p.parent for p in heard} == {p.parent for p in original} and heard[0].parent != heard[1].parent
+    assert all(p.parent.parent == common.OUTPUTS_DIR for p in heard)
+
+
 def test_figures_have_real_axes(predictor):
     from models.audio_plots import figure_png, spectrogram_figure, timeline_figure
     y = np.concatenate([tone(1.0, 440.0), tone(1.0, 2500.0), tone(0.5, 1000.0)])
@@ -380,3 +434,20 @@ def test_a_multi_resolution_model_explains_on_the_shown_spectrogram():
     assert a.logmel.shape == a.heatmap.shape == (spec.n_mels, len(a.times))
     assert len(a.heard) == len(y) and np.isfinite(a.heard).all()
     assert len(a.timeline) >= 2 and sum(a.probs.values()) <= 1.0 + 1e-6
+
+
+def test_an_efficientat_front_end_explains_on_its_own_grid():
+    """EfficientAT's pre-emphasis takes a sample off: 5 s at hop 320 make 500 frames, not 501; the
+    CAM is drawn on the grid the front end makes (it once was a frame wider than the spectrogram)."""
+    from models.architectures import build_model
+    from models.audio_frontend import AudioSpec
+    from models.audio_predictor import AudioPredictor
+    from models.efficientat import SPEC
+    from models.registry import CAM_LAYERS
+    spec = AudioSpec(clip_seconds=5.0, **SPEC)
+    model = build_model("audio-mn", num_classes=3, pretrained=False)
+    p = AudioPredictor("test:mn", model, ["a", "b", "c"], spec, CAM_LAYERS["audio-mn"], torch.device("cpu"))
+    for seconds in (5.0, 12.0):
+        a = p.analyze(tone(seconds, 700.0, sr=spec.sample_rate))
+        assert a.logmel.shape == a.heatmap.shape == (spec.n_mels, len(a.times)), seconds
+    assert spec.frames == 500

@@ -307,9 +307,9 @@ def test_image_explainer_serves_the_shipped_vision_models_with_their_card(model_
     grid, and the card's figures (test accuracy; for CUB the pointing game) beside the model."""
     from demos.image_explainer import PREDICTED, describe_model, explain, model_choices, target_choices
     assert model_id in model_choices()
-    probs, overlay_img, heat, info, path = explain(str(cat_path), model_id, "GradCAM", PREDICTED)
+    probs, overlay_path, heat, info, path = explain(str(cat_path), model_id, "GradCAM", PREDICTED)
     assert len(probs) == 5 and abs(sum(probs.values()) - 1) < 1 and "GradCAM" in info
-    assert overlay_img.size == Image.open(cat_path).size
+    assert Image.open(overlay_path).size == Image.open(cat_path).size
     card = describe_model(model_id)
     ckpt = torch.load(ROOT / "checkpoints" / model_id.replace(":", "/").__add__(".pt"), weights_only=True)
     assert f"{ckpt['metrics']['test_accuracy'] * 100:.1f}%" in card

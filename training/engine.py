@@ -49,6 +49,24 @@ def dist_teardown() -> None:
 
 # --- optimiser and schedule from the config
 
+def param_groups(cfg: dict, model: nn.Module) -> list[dict]:
+    """The trainable parameters; with optim.pretrained_lr_scale, those of the pretrained layers
+    (all but the model's `new_layers`, e.g. a new output layer) learn at lr x that scale: a
+    pretrained network fine-tuned at the new layer's rate forgets what it knew."""
+    scale = cfg["optim"].get("pretrained_lr_scale")
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if scale is None:
+        return [{"params": [p for _, p in named]}]
+    new = tuple(f"{m}." for m in getattr(model, "new_layers", ()))
+    if not new:
+        from .config import ConfigError
+        raise ConfigError(f"optim.pretrained_lr_scale needs a model that names its new layers; {cfg['arch']} does not")
+    lr = float(cfg["optim"]["lr"])
+    groups = [{"params": [p for n, p in named if n.startswith(new)], "lr": lr},
+              {"params": [p for n, p in named if not n.startswith(new)], "lr": lr * float(scale)}]
+    return [g for g in groups if g["params"]]
+
+
 def make_optimizer(cfg: dict, params) -> torch.optim.Optimizer:
     o = cfg["optim"]
     name, lr, wd = o.get("name", "adamw").lower(), float(o["lr"]), float(o.get("weight_decay", 0.0))
@@ -70,7 +88,7 @@ def make_scheduler(cfg: dict, opt, steps_per_epoch: int, epochs: int):
     if name == "step":
         return torch.optim.lr_scheduler.StepLR(opt, step_size=int(s.get("step_size", 1)), gamma=float(s["gamma"])), False
     if name == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=float(cfg["optim"]["lr"]),
+        return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
                                                    total_steps=steps_per_epoch * epochs,
                                                    pct_start=float(s.get("pct_start", 0.3))), True
     if name == "cosine":
@@ -299,7 +317,7 @@ def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_ep
     frozen = freeze(model, t.get("freeze"))
     net = nn.parallel.DistributedDataParallel(model) if distributed else model
     dl = loader(data.train, batch_size, shuffle=True, seed=seed, distributed=distributed)
-    opt = make_optimizer(cfg, [p for p in net.parameters() if p.requires_grad])
+    opt = make_optimizer(cfg, param_groups(cfg, model))
     scheduler, per_batch = make_scheduler(cfg, opt, len(dl), epochs)
     metric = t.get("select_metric", "accuracy")
     keep_last = t.get("select", "best") == "last"  # "last": the recipe's final weights, no selection
