@@ -14,6 +14,8 @@ from models.errors import InputError, ModelUnavailable
 
 log = logging.getLogger("demo")
 EXAMPLES_DIR = Path(tempfile.gettempdir()) / "xai-lab-examples"
+# the example recordings shipped with the app (python -m training.examples makes them)
+EXAMPLES_MANIFEST = Path(__file__).resolve().parent.parent / "assets" / "examples" / "examples.json"
 # The files a request returns (overlays, sounds, sweep downloads) are written here, each request
 # in a folder of its own: two requests never write the same path, and no one reads a file before
 # its handler returns it whole. Gradio copies a returned file into its own cache as the handler
@@ -117,3 +119,14 @@ def save_png(image, folder: Path, name: str) -> str:
     path = folder / name
     image.save(path)
     return str(path)
+
+
+def example_recordings(tab: str) -> tuple[list[str], list[str]]:
+    """(paths, labels) of a tab's example recordings, as assets/examples/examples.json lists them:
+    real recordings (and one rendered cello phrase) chosen and credited by `python -m training.examples`."""
+    import json
+    if not EXAMPLES_MANIFEST.is_file():
+        return [], []
+    items = [i for i in json.loads(EXAMPLES_MANIFEST.read_text()) if i["tab"] == tab
+             and (EXAMPLES_MANIFEST.parent / i["file"]).is_file()]
+    return [str(EXAMPLES_MANIFEST.parent / i["file"]) for i in items], [i["label"] for i in items]

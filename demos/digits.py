@@ -13,7 +13,7 @@ from models.device import on_gpu
 from models.fusion import FusionHead, audio_quality, image_quality, product_of_experts
 from models.registry import CHECKPOINT_DIR
 
-from .common import SafeImage, user_errors
+from .common import SafeImage, example_recordings, user_errors
 from .sound import SafeAudio
 from .training import sketch_image
 
@@ -101,6 +101,10 @@ def build() -> None:
                                   brush=gr.Brush(default_size=18, colors=["#000000"], color_mode="fixed"))
             upload = SafeImage(type="filepath", label="...or upload a photo of one", height=280)
             audio = SafeAudio(sources=["upload", "microphone"], type="filepath", label="Say a digit (or upload)")
+        paths, labels = example_recordings("digits")
+        if paths:
+            gr.Examples(paths, inputs=audio, example_labels=labels,
+                        label="Spoken digits (FSDD, a speaker the model never heard: see assets/examples/ATTRIBUTION.md)")
         go = gr.Button("Recognise", variant="primary")
         with gr.Row():
             image_out = gr.Label(num_top_classes=3, label="Handwriting model (MNIST)")

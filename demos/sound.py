@@ -21,7 +21,7 @@ from models.errors import ModelUnavailable
 from models.limits import LIMITS
 
 from . import image_explainer
-from .common import EXAMPLES_DIR, output_folder, user_errors
+from .common import example_recordings, output_folder, user_errors
 from .image_explainer import PREDICTED, target_choices
 
 # A long recording with a small hop could ask for thousands of windows; the hop grows so
@@ -32,7 +32,6 @@ MIN_HOP_SECONDS = 0.25
 # The slider's range is fixed (Gradio checks API inputs against the maximum it was built
 # with); a hop above the model's window is used as the window (see effective_hop).
 MAX_HOP_SECONDS = 10.0
-EXAMPLE_RATE = 16000
 # Browsers record WebM (or MP4) and may upload it as "audio.wav"; our loader picks the
 # decoder by suffix, so such a file gets the suffix its content says (signature -> suffix).
 CONTAINER_SIGNATURES = {b"\x1aE\xdf\xa3": ".webm"}
@@ -229,117 +228,6 @@ def auto_analyze(audio_path, model_id, method, target, hop_seconds):
     return analyze_sound(audio_path, model_id, method, target, hop_seconds)
 
 
-# --- examples made with numpy (nothing from the data sets)
-
-
-def _siren(t: np.ndarray, rng) -> np.ndarray:
-    """Wail siren: a tone gliding 650 <-> 1500 Hz every 2.5 s, with two harmonics."""
-    freq = 1075 + 425 * np.sin(2 * np.pi * t / 2.5)
-    phase = 2 * np.pi * np.cumsum(freq) / EXAMPLE_RATE
-    return 0.35 * (np.sin(phase) + 0.3 * np.sin(2 * phase) + 0.15 * np.sin(3 * phase))
-
-
-def _bark(t: np.ndarray, rng, onsets=(0.4, 0.75, 2.2, 3.6, 3.9)) -> np.ndarray:
-    """Dog-like barks: 0.18 s harmonic bursts with a falling pitch, a noisy attack and a fast decay."""
-    y = np.zeros_like(t)
-    for onset in onsets:
-        m = (t >= onset) & (t < onset + 0.18)
-        tau = t[m] - onset
-        f0 = 520 - 900 * tau
-        phase = 2 * np.pi * np.cumsum(f0) / EXAMPLE_RATE
-        tone = sum(np.sin(k * phase) / k for k in range(1, 7))
-        y[m] += (0.6 * tone + 0.5 * rng.normal(0, 1, m.sum())) * np.exp(-tau / 0.05) * (1 - np.exp(-tau / 0.005))
-    return 0.5 * y
-
-
-def _rain(t: np.ndarray, rng) -> np.ndarray:
-    """Rain: steady noise with the highs rolled off, plus random droplet clicks."""
-    noise = np.cumsum(rng.normal(0, 1, len(t)))
-    noise = rng.normal(0, 1, len(t)) * 0.6 + (noise - np.convolve(noise, np.ones(400) / 400, "same")) * 0.08
-    drops = np.zeros_like(t)
-    for at in rng.choice(len(t) - 200, size=int(40 * t[-1]), replace=False):
-        drops[at: at + 200] += rng.uniform(0.2, 0.8) * np.exp(-np.arange(200) / 25) * rng.normal(0, 1, 200)
-    return 0.08 * noise + 0.25 * drops
-
-
-def _clock(t: np.ndarray, rng) -> np.ndarray:
-    """Clock: a tick and a softer, lower tock every second (2 ms resonant clicks)."""
-    y = np.zeros_like(t)
-    for k, at in enumerate(np.arange(0.1, t[-1], 0.5)):
-        m = (t >= at) & (t < at + 0.03)
-        tau = t[m] - at
-        freq, amp = (3200, 0.8) if k % 2 == 0 else (2100, 0.5)
-        y[m] += amp * np.sin(2 * np.pi * freq * tau) * np.exp(-tau / 0.004)
-    return y
-
-
-def _street(t: np.ndarray, rng) -> np.ndarray:
-    """A 12 s scene for the timeline: rain throughout, a siren from 3 to 8 s, barks at 9-11 s."""
-    siren = np.where((t > 3) & (t < 8), _siren(t, rng), 0.0)
-    return 0.6 * _rain(t, rng) + siren + _bark(t, rng, onsets=(9.0, 9.35, 10.1, 10.45))
-
-
-EXAMPLES = {  # file stem -> (seconds, maker, label shown)
-    "siren": (5.0, _siren, "siren (frequency sweep)"),
-    "dog-bark": (5.0, _bark, "dog-like barks"),
-    "rain": (5.0, _rain, "rain-like noise"),
-    "clock-tick": (5.0, _clock, "clock ticks"),
-    "street-12s": (12.0, _street, "12 s scene: rain, siren, barks (timeline)"),
-}
-
-
-# instrument phrases played by FluidSynth with TimGM6mb, the soundfont the instrument models
-# never trained on (made only where fluidsynth and timgm6mb-soundfont are installed)
-INSTRUMENT_EXAMPLES = {"instrument-violin": (["violin"], "violin phrase (FluidSynth)"),
-                       "instrument-guitar": (["guitar"], "guitar phrase (FluidSynth)"),
-                       "instruments-16s": (["cello", "guitar", "piano", "violin"],
-                                           "16 s: cello, guitar, piano, violin (timeline)")}
-
-
-def instrument_examples() -> tuple[list[str], list[str]]:
-    import subprocess
-
-    import soundfile as sf
-    from training.instruments import RENDER_RATE, find_soundfont, render_phrases
-    paths, labels = [], []
-    for i, (stem, (instruments, label)) in enumerate(INSTRUMENT_EXAMPLES.items()):
-        path = EXAMPLES_DIR / f"sound-{stem}.wav"
-        if not path.exists():
-            try:
-                clips = render_phrases(find_soundfont("TimGM6mb"), instruments, 4.0, seed=100 + i, gap=0.2, timeout=60)
-            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:  # no fluidsynth / soundfont: no such example
-                print(f"instrument example {stem} skipped: {str(exc).splitlines()[0]}")
-                continue
-            y = np.concatenate(list(clips))
-            tmp = path.with_name(path.name + ".tmp.wav")
-            sf.write(tmp, (0.9 * y / max(float(np.abs(y).max()), 1e-9)).astype(np.float32), RENDER_RATE, subtype="PCM_16")
-            tmp.replace(path)
-        paths.append(str(path))
-        labels.append(label)
-    return paths, labels
-
-
-def sound_examples() -> tuple[list[str], list[str]]:
-    """(paths, labels) of the example sounds, synthesised once at run time with numpy (and the
-    instrument phrases with FluidSynth where it is installed)."""
-    import soundfile as sf
-    EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
-    paths, labels = [], []
-    for i, (stem, (seconds, make, label)) in enumerate(EXAMPLES.items()):
-        path = EXAMPLES_DIR / f"sound-{stem}.wav"
-        if not path.exists():
-            t = np.arange(int(seconds * EXAMPLE_RATE)) / EXAMPLE_RATE
-            y = make(t, np.random.default_rng(i))
-            y = 0.9 * y / max(float(np.abs(y).max()), 1e-9)
-            tmp = path.with_name(path.name + ".tmp.wav")
-            sf.write(tmp, y.astype(np.float32), EXAMPLE_RATE, subtype="PCM_16")
-            tmp.replace(path)  # atomic: a concurrent start never reads half a file
-        paths.append(str(path))
-        labels.append(label)
-    more = instrument_examples()
-    return paths + more[0], labels + more[1]
-
-
 # --- the tab
 
 
@@ -362,8 +250,10 @@ def build() -> None:
                                 info="For recordings longer than the model's window: a window starts every hop "
                                      "seconds. The window length (default) means no overlap; more is used as it.")
                 run = gr.Button("Analyze", variant="primary")
-                paths, labels = sound_examples()
-                gr.Examples(paths, inputs=audio, example_labels=labels, label="Examples (synthesised with numpy and FluidSynth)")
+                paths, labels = example_recordings("sound")
+                if paths:
+                    gr.Examples(paths, inputs=audio, example_labels=labels,
+                                label="Examples (real recordings: see assets/examples/ATTRIBUTION.md)")
             with gr.Column(scale=2):
                 info = gr.Markdown()
                 with gr.Row():

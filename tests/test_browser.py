@@ -132,9 +132,9 @@ def test_training_tab_shows_curves_and_classifies_an_uploaded_digit(page, tmp_pa
 
 
 def test_sound_tab_shows_spectrogram_cam_and_what_the_model_heard(page):
-    """The 12 s synthesised street scene: top-5, spectrogram + CAM, the re-synthesis, the timeline."""
+    """The 15 s ESC-50 scene (dog, siren, church bells): top-5, spectrogram + CAM, the re-synthesis, the timeline."""
     page.get_by_role("tab", name="Sound").click()
-    page.get_by_text("12 s scene").first.click()  # an example: synthesised at start-up, nothing downloaded
+    page.get_by_text("15 s: dog, siren").first.click()  # an example shipped in assets/examples
     page.get_by_role("button", name="Analyze", exact=True).click()
     top5 = page.locator(".block", has=page.get_by_text("Top-5 predictions", exact=True)).last
     top5.locator(".confidence-set, .output-class, [data-testid='label-output-value']").first.wait_for(timeout=90_000)

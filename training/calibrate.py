@@ -49,7 +49,7 @@ def fit_temperature(logits: torch.Tensor, y: torch.Tensor) -> float:
         loss.backward()
         return loss
     opt.step(closure)
-    return float(log_t.exp())
+    return float(log_t.detach().exp())
 
 
 def ece(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> float:

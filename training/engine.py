@@ -120,7 +120,8 @@ def evaluate(model: nn.Module, ds: TensorDataset, num_classes: int, device, batc
     return {"loss": total / max(len(y_true), 1), **summary(cm), "confusion": cm}
 
 
-def first_batch_check(model: nn.Module, ds: TensorDataset, num_classes: int, batch_size: int, device) -> dict:
+def first_batch_check(model: nn.Module, ds: TensorDataset, num_classes: int, batch_size: int, device,
+                      from_chance: bool = True) -> dict:
     """Initial loss vs log(C), and a backward pass with a non-zero gradient norm. The model is
     left as it was (the train-mode pass would move its BatchNorm statistics, frozen ones too)."""
     before = copy.deepcopy(model.state_dict())
@@ -133,7 +134,10 @@ def first_batch_check(model: nn.Module, ds: TensorDataset, num_classes: int, bat
     model.zero_grad()
     model.load_state_dict(before)
     check = {"initial_loss": loss.item(), "log_num_classes": math.log(num_classes), "grad_norm": grad_norm}
-    check["ok"] = bool(grad_norm > 0 and abs(check["initial_loss"] - check["log_num_classes"]) < 1.0)
+    # a new output layer starts near chance (loss ~ log C); one initialised by a probe need not
+    near = abs(check["initial_loss"] - check["log_num_classes"]) < 1.0 if from_chance else math.isfinite(loss.item())
+    check["ok"] = bool(grad_norm > 0 and near)
+    check["from_chance"] = from_chance
     return check
 
 
@@ -315,6 +319,9 @@ def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_ep
     if t.get("channels_last"):  # NHWC convolutions: ~1.6x faster training of the EfficientNets on this CPU
         model.to(memory_format=torch.channels_last)
     frozen = freeze(model, t.get("freeze"))
+    if t.get("bn_eval"):  # BatchNorm keeps its pretrained statistics (its scale and shift still train):
+        # statistics of mixed and masked training inputs are not those of the clips it will see
+        frozen += [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     net = nn.parallel.DistributedDataParallel(model) if distributed else model
     dl = loader(data.train, batch_size, shuffle=True, seed=seed, distributed=distributed)
     opt = make_optimizer(cfg, param_groups(cfg, model))

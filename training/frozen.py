@@ -210,6 +210,27 @@ def feature_data(cfg: dict, data: TaskData, backbone: nn.Module, device) -> Task
                     frozen_backbone=True)
 
 
+@torch.no_grad()
+def probe_init(model: nn.Module, train, batch_size: int = 256) -> None:
+    """train.probe_init: the new output layer starts as a logistic regression on the pretrained
+    network's features of the training clips (as they are, view 0), then everything trains (LP-FT,
+    Kumar et al. 2022): a random new layer would send large gradients into the pretrained blocks
+    in the first steps and distort what they learnt on AudioSet."""
+    from sklearn.linear_model import LogisticRegression
+    model.eval()
+    maps, y = train.tensors
+    layer = model.classifier[-1]
+    hidden = torch.cat([model.classifier[:-1](model.features[model.trunk_blocks:](maps[i: i + batch_size, 0].float()))
+                        for i in range(0, len(maps), batch_size)]).numpy()
+    mean, std = hidden.mean(0), hidden.std(0) + 1e-6
+    probe = LogisticRegression(max_iter=2000).fit((hidden - mean) / std, y.numpy())
+    w = probe.coef_ / std  # the standardisation folded into the weights
+    layer.weight.copy_(torch.from_numpy(w).float())
+    layer.bias.copy_(torch.from_numpy(probe.intercept_ - w @ mean).float())
+    print(f"probe init: logistic regression on {len(y)} clips' features, train accuracy "
+          f"{probe.score((hidden - mean) / std, y.numpy()):.3f}", file=sys.stderr, flush=True)
+
+
 def head_for(cfg: dict, data: TaskData) -> nn.Module:
     if data.cached_trunk:  # the whole network, its trunk frozen: it runs on the cached maps
         from models.architectures import build_model
@@ -217,6 +238,8 @@ def head_for(cfg: dict, data: TaskData) -> nn.Module:
         model = build_model(cfg["arch"], **model_kwargs(cfg, data))
         model.frontend.requires_grad_(False)
         model.features[: model.trunk_blocks].requires_grad_(False)
+        if cfg["train"].get("probe_init"):
+            probe_init(model, data.train)
         return model
     return Head(data.train.tensors[0].shape[-1], len(data.labels), float(cfg.get("model", {}).get("dropout") or 0.0))
 

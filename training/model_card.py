@@ -38,7 +38,8 @@ def render(ckpt: dict, name: str) -> str:
               "Reproduce:", "", "```", ckpt.get("reproduce", "?"), "```", ""]
     if ckpt.get("sanity"):
         s = ckpt["sanity"]
-        lines += [f"First-batch check: initial loss {s['initial_loss']:.3f} vs log(C) {s['log_num_classes']:.3f}, "
+        lines += [f"First-batch check: initial loss {s['initial_loss']:.3f} vs log(C) {s['log_num_classes']:.3f}"
+                  f"{'' if s.get('from_chance', True) else ' (output layer initialised by a probe)'}, "
                   f"gradient norm {s['grad_norm']:.3g}.", ""]
     if ckpt.get("baselines"):
         lines += ["Baselines on the test split: " + ", ".join(

@@ -56,9 +56,12 @@ def main(argv=None) -> int:
     num_classes = len(data.labels)
     seed_everything(int(cfg["train"].get("seed", 0)))  # the initial weights too: a config + seed is one run
     model = build(cfg, data)
-    sanity = first_batch_check(model, data.train, num_classes, int(cfg["train"].get("batch_size", 64)), device)
+    probed = bool(cfg["train"].get("probe_init"))
+    sanity = first_batch_check(model, data.train, num_classes, int(cfg["train"].get("batch_size", 64)), device,
+                               from_chance=not probed)
     if is_main():
-        print(f"first batch: loss {sanity['initial_loss']:.4f} (log C = {sanity['log_num_classes']:.4f}), "
+        print(f"first batch: loss {sanity['initial_loss']:.4f} (log C = {sanity['log_num_classes']:.4f}"
+              f"{'; output layer from a probe, not at chance' if probed else ''}), "
               f"grad norm {sanity['grad_norm']:.4g} -> {'ok' if sanity['ok'] else 'CHECK THE MODEL'}")
     if args.overfit_small:
         final = overfit_small(cfg, data, args.overfit_small, device)
