@@ -15,8 +15,7 @@ import numpy as np
 from models.device import on_gpu
 from models import load_predictor, model_ids, parse_model_id
 from models.audio_plots import spectrogram_figure, timeline_figure
-from models.audio_predictor import AUDIO_METHODS
-from models.cam import DEFAULT_METHOD
+from models.audio_predictor import AUDIO_DEFAULT_METHOD, AUDIO_METHODS
 from models.errors import ModelUnavailable
 from models.limits import LIMITS
 
@@ -177,7 +176,7 @@ def _wav(y: np.ndarray, sample_rate: int, folder: Path, name: str) -> str:
 
 @user_errors
 @on_gpu  # ZeroGPU Spaces: a GPU for this call; a no-op elsewhere
-def analyze_sound(audio_path, model_id: str, method: str = DEFAULT_METHOD, target: str = PREDICTED,
+def analyze_sound(audio_path, model_id: str, method: str = AUDIO_DEFAULT_METHOD, target: str = PREDICTED,
                   hop_seconds: float | None = None):
     """The tab's main action; also the API endpoint /analyze_sound. Returns the top-5, the
     spectrogram + CAM figure, what the model heard, the model's input, the timeline, the info line."""
@@ -243,7 +242,8 @@ def build() -> None:
                 audio = SafeAudio(sources=["upload", "microphone"], type="filepath", label="Sound",
                                   buttons=["download"])
                 model = gr.Dropdown(choices, value=first, label="Model")
-                method = gr.Dropdown(AUDIO_METHODS, value=DEFAULT_METHOD, label="CAM method")
+                method = gr.Dropdown(AUDIO_METHODS, value=AUDIO_DEFAULT_METHOD, label="CAM method",
+                                     info="LayerCAM finds when a sound happens best (audio pointing game)")
                 target = gr.Dropdown(target_choices(first), value=PREDICTED, label="Target class",
                                      filterable=True, allow_custom_value=True, info="Type to search the class names.")
                 hop = gr.Slider(MIN_HOP_SECONDS, MAX_HOP_SECONDS, value=clip, step=0.25, label="Window hop (s)",

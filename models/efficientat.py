@@ -34,9 +34,6 @@ AUDIOSET_CLASSES = 527
 EMBED_DIM = 384      # features.16 output channels: the pooled embedding
 HIDDEN = 512         # classifier.2 width
 BN_EPS, BN_MOMENTUM = 0.001, 0.01
-# The last feature block that keeps 8 of the 128 mel rows (stride 16): the CAM layer. The
-# blocks after it pool the mel axis to 4 rows, too coarse to say which band made a sound.
-CAM_LAYER = "features.12"
 
 # What the app's AudioSpec says of this front end (stored in checkpoints as preprocessing).
 SPEC = {"frontend": "efficientat", "sample_rate": SAMPLE_RATE, "n_mels": N_MELS, "n_fft": N_FFT,

@@ -28,7 +28,10 @@ CAM_LAYERS = {
     "audio-lstm": "augment",  # no feature map: the log-mel input itself (SpecAugment is the identity in eval)
     "resnet-dropout": "cam",  # Identity after the last residual block
     "grouped-cnn": "cam",  # Identity after the last (unpooled) grouped stage
-    "audio-mn": "features.12",  # the last block with 8 of the 128 mel rows (after it: 4)
+    # the last activation with 8 of the 128 mel rows: block 13's expansion, before its stride-2
+    # depthwise conv pools to 4 (audio pointing game on fold-4 clips, GradCAM: 82.5% here, 66.7% at
+    # features.12, 56.7% at features.11)
+    "audio-mn": "features.13.block.0",
 }
 
 
