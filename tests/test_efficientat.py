@@ -189,7 +189,7 @@ def test_frozen_trunk_training_smoke_ships_only_the_trained_part(tmp_path):
     log = run_module("training.train", "--config", "training/configs/esc50-mn04.yaml", "--set", "data.limit=2",
                      "--set", "train.epochs=2", "--set", "train.views.count=2", "--set", f"output={out}",
                      env={"XAI_LAB_CACHE": str(tmp_path / "cache")})
-    assert "computing 6 clips x 2 views" in log and "first batch" in log
+    assert "computing 8 clips x 2 views" in log and "first batch" in log  # folds 1-4, 2 clips each
     ckpt = load_checkpoint(out)
     keys = set(ckpt["state_dict"])
     assert ckpt["base"]["name"] == "efficientat-mn04"
@@ -201,6 +201,25 @@ def test_frozen_trunk_training_smoke_ships_only_the_trained_part(tmp_path):
     with torch.no_grad():  # the waveform path and the cached-trunk path give the same logits
         np.testing.assert_allclose(model(clip).numpy(), model(model.trunk(clip)).numpy(), atol=1e-4)
     assert len(list((tmp_path / "cache").glob("trunk-esc50-*/*.npy"))) == 10  # 5 folds x 2 clips, once each
+
+
+def test_probe_init_starts_the_output_layer_as_a_logistic_regression():
+    from torch.utils.data import TensorDataset
+    from models.efficientat import AudioMN
+    from training.frozen import probe_init
+    torch.manual_seed(0)
+    model = AudioMN(num_classes=2, trunk_blocks=7).eval()
+    wave = torch.randn(8, 16000) * 0.1
+    wave[4:] = torch.sin(torch.arange(16000) * 0.2) * 0.5 + wave[4:] * 0.1  # class 1: a tone
+    y = torch.tensor([0] * 4 + [1] * 4)
+    with torch.no_grad():
+        maps = model.trunk(wave)[:, None]
+    old = model.classifier[-1].weight.clone()
+    probe_init(model, TensorDataset(maps, y))
+    assert not torch.equal(old, model.classifier[-1].weight)
+    with torch.no_grad():
+        assert torch.equal(model.eval()(maps).argmax(1), y)  # the probe separates its training clips
+    probe_init(model, TensorDataset(maps[:4], y[:4]))  # one class: left as it was, no error
 
 
 def test_trunk_views_first_is_the_clip_others_altered():

@@ -217,16 +217,25 @@ def probe_init(model: nn.Module, train, batch_size: int = 256) -> None:
     Kumar et al. 2022): a random new layer would send large gradients into the pretrained blocks
     in the first steps and distort what they learnt on AudioSet."""
     from sklearn.linear_model import LogisticRegression
-    model.eval()
     maps, y = train.tensors
+    if len(torch.unique(y)) < 2:  # a smoke run on a handful of clips: nothing to regress
+        print("probe init skipped: the training clips hold a single class", file=sys.stderr, flush=True)
+        return
+    model.eval()
     layer = model.classifier[-1]
     hidden = torch.cat([model.classifier[:-1](model.features[model.trunk_blocks:](maps[i: i + batch_size, 0].float()))
                         for i in range(0, len(maps), batch_size)]).numpy()
     mean, std = hidden.mean(0), hidden.std(0) + 1e-6
     probe = LogisticRegression(max_iter=2000).fit((hidden - mean) / std, y.numpy())
-    w = probe.coef_ / std  # the standardisation folded into the weights
-    layer.weight.copy_(torch.from_numpy(w).float())
-    layer.bias.copy_(torch.from_numpy(probe.intercept_ - w @ mean).float())
+    coef, intercept = probe.coef_, probe.intercept_
+    if len(probe.classes_) == 2:  # sklearn keeps one row for two classes: logit(1) - logit(0)
+        coef, intercept = np.vstack([-coef / 2, coef / 2]), np.concatenate([-intercept / 2, intercept / 2])
+    w = coef / std  # the standardisation folded into the weights
+    weight = np.zeros(tuple(layer.weight.shape))
+    bias = np.full(layer.bias.shape, float((intercept - w @ mean).min()))  # classes absent from training
+    weight[probe.classes_], bias[probe.classes_] = w, intercept - w @ mean
+    layer.weight.copy_(torch.from_numpy(weight).float())
+    layer.bias.copy_(torch.from_numpy(bias).float())
     print(f"probe init: logistic regression on {len(y)} clips' features, train accuracy "
           f"{probe.score((hidden - mean) / std, y.numpy()):.3f}", file=sys.stderr, flush=True)
 
