@@ -173,13 +173,19 @@ def _to_float(a: np.ndarray, name: str) -> np.ndarray:
     return a
 
 
+FAR_BEYOND_FULL_SCALE = 2.0  # float samples above this are a wrongly scaled file, not a codec's overshoot
+
+
 def _full_scale(y: np.ndarray) -> tuple[np.ndarray, list[str]]:
     """Floats louder than full scale scaled by their peak (1e30 would overflow the power
     spectrogram), and a note saying so, or that the recording is clipped."""
     peak = float(np.max(np.abs(y))) if y.size else 0.0
     if peak > 1.0:
-        return ((y.astype(np.float64) / peak).astype(np.float32),
-                [f"The samples reach {peak:.3g}, beyond full scale (1.0): the recording was scaled down by that peak."])
+        # a lossy decoder (Vorbis, MP3) overshoots full scale by up to ~1.5 on loud material: that
+        # is the codec, not the recording, and needs no word; far beyond it, the file's scale is wrong
+        note = ([f"The samples reach {peak:.3g}, far beyond full scale (1.0): the recording was scaled down "
+                 f"by that peak."] if peak > FAR_BEYOND_FULL_SCALE else [])
+        return (y.astype(np.float64) / peak).astype(np.float32), note
     clipped = np.count_nonzero(np.abs(y) >= CLIP_LEVEL) / max(y.size, 1)
     if clipped > CLIPPED_FRACTION:
         return y, [f"The recording is clipped ({clipped:.0%} of samples at full scale): the prediction may suffer."]

@@ -51,10 +51,34 @@ class ImageSpec:
                    invert_light_background=bool(d.get("invert_light_background", False)))
 
 
+def is_mnist_style(arr: np.ndarray, size: int = 28, box: int = 20) -> bool:
+    """Is this grey (H, W) image already a digit in MNIST's form: `size` square, white ink on an
+    exactly black background, the ink within a `box` square and centred by its mass (every MNIST
+    image is)? Such an image is the digit model's input as it stands."""
+    if arr.shape != (size, size) or np.median(arr) != 0 or arr.max() <= 0:
+        return False
+    ys, xs = np.nonzero(arr)
+    if ys.max() - ys.min() >= box or xs.max() - xs.min() >= box:
+        return False
+    mass = arr.astype(np.float64)
+    total = mass.sum()
+    cy, cx = (np.arange(size) @ mass.sum(1)) / total, (np.arange(size) @ mass.sum(0)) / total
+    # mnist_style and MNIST place the centre of mass by a whole-pixel shift: within a pixel of the middle
+    return abs(cy - size / 2) <= 1 and abs(cx - size / 2) <= 1
+
+
 def mnist_style(img: Image.Image, size: int = 28, box: int = 20) -> Image.Image:
     """Grey image -> white-on-black digit, cropped to its ink, fitted in `box` and centred
-    by its centre of mass in a `size` square (how MNIST digits were made)."""
-    arr = np.asarray(img.convert("L"), dtype=np.float32)
+    by its centre of mass in a `size` square (how MNIST digits were made).
+
+    An image already in that form (an MNIST digit, or a drawing this function has already
+    made so) is returned as it is: re-making it would change it (the crop's threshold cuts faint anti-aliased edges,
+    the stretch brightens a digit whose brightest pixel is 254), and the model would no longer
+    see the pixels it was trained and evaluated on."""
+    grey = img.convert("L")
+    if is_mnist_style(np.asarray(grey), size, box):
+        return grey
+    arr = np.asarray(grey, dtype=np.float32)
     if arr.mean() > 127:  # light background: dark ink
         arr = 255 - arr
     arr = np.clip(arr - np.median(arr), 0, None)  # remove the background level
@@ -142,16 +166,28 @@ def load_image(x, max_side: int = WORK_MAX_SIDE) -> Image.Image:
     return _shrink(rgb, max_side)
 
 
+def pixels(img: Image.Image, size: int, grayscale: bool = False) -> np.ndarray:
+    """(C, size, size) uint8: the image resized whole (bilinear, no crop, so a heatmap maps back
+    onto all of it); C = 1 for grey models, else 3. The training sets are made with it too."""
+    img = img.convert("L") if grayscale else img.convert("RGB")
+    resized = img.resize((size, size), Image.Resampling.BILINEAR)
+    arr = np.asarray(resized, dtype=np.uint8)
+    return arr[None] if grayscale else arr.transpose(2, 0, 1)
+
+
+def normalise(batch: torch.Tensor, mean, std) -> torch.Tensor:
+    """uint8 pixels (..., C, H, W) -> the float tensor a model eats: / 255, minus the mean, over the
+    std, per channel (the first C of `mean`, `std`). The one definition, used by the app
+    (to_tensor) and by every image training set, so a model is served exactly the numbers it
+    was trained and evaluated on."""
+    x = batch.to(torch.float32, copy=True).div_(255.0)
+    channels = x.shape[-3]
+    mean = torch.as_tensor(mean, dtype=torch.float32).flatten()[:channels].view(-1, 1, 1)
+    std = torch.as_tensor(std, dtype=torch.float32).flatten()[:channels].view(-1, 1, 1)
+    return x.sub_(mean).div_(std)
+
+
 def to_tensor(images: list[Image.Image], spec: ImageSpec) -> torch.Tensor:
-    """Resize (whole image, no crop, so a heatmap maps back onto all of it) and normalise."""
-    arrs = []
-    for img in images:
-        img = img.convert("L").convert("RGB") if spec.grayscale else img
-        resized = img.resize((spec.size, spec.size), Image.Resampling.BILINEAR)
-        arrs.append(np.asarray(resized, dtype=np.float32))
-    batch = torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).div_(255.0)
-    if spec.grayscale:
-        batch = batch[:, :1]
-    mean = torch.tensor(spec.mean[: batch.shape[1]]).view(1, -1, 1, 1)
-    std = torch.tensor(spec.std[: batch.shape[1]]).view(1, -1, 1, 1)
-    return (batch - mean) / std
+    """(N, C, size, size): each image through `pixels` and `normalise`, as training made its inputs."""
+    batch = torch.from_numpy(np.stack([pixels(img, spec.size, spec.grayscale) for img in images]))
+    return normalise(batch, spec.mean, spec.std)

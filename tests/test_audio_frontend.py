@@ -148,9 +148,12 @@ def test_clipping_and_floats_beyond_full_scale_are_noted(tmp_path, files):
     assert "clipped" in load_audio_report((SR, (clipped * 32767).astype(np.int16)), SR).notes[0]
     sf.write(tmp_path / "loud.wav", tone(1.0, SR) * 1000, SR, subtype="FLOAT")
     loaded = load_audio_report(tmp_path / "loud.wav", SR)
-    assert loaded.notes == ["The samples reach 500, beyond full scale (1.0): the recording was scaled down by that "
-                            "peak."]
+    assert loaded.notes == ["The samples reach 500, far beyond full scale (1.0): the recording was scaled down by "
+                            "that peak."]
     assert abs(float(np.abs(loaded.waveform).max()) - 1.0) < 1e-3
+    sf.write(tmp_path / "overshoot.wav", tone(1.0, SR, amp=1.3), SR, subtype="FLOAT")  # a lossy decoder's overshoot
+    loaded = load_audio_report(tmp_path / "overshoot.wav", SR)
+    assert loaded.notes == [] and abs(float(np.abs(loaded.waveform).max()) - 1.0) < 1e-3
     for name in ("clip.flac", "six.wav", "192k.wav", "zeros.wav"):  # nothing to say
         assert load_audio_report(files[name], SR).notes == [], name
 

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from models.image_frontend import normalise
+
 LOADERS: dict[str, Callable] = {}
 
 
@@ -95,8 +97,8 @@ def mnist(root: Path, cfg: dict, download: bool = False) -> TaskData:
         raise FileNotFoundError(f"MNIST idx files not found under {raw}; pass --download to fetch them")
     arrays = [read_idx(p) for p in paths]
 
-    def prep(images, labels):
-        x = torch.from_numpy(images.copy()).float().div_(255).sub_(MNIST_MEAN).div_(MNIST_STD).unsqueeze(1)
+    def prep(images, labels):  # the app's normalisation (models.image_frontend), on the idx pixels as they are
+        x = normalise(torch.from_numpy(images.copy()).unsqueeze(1), [MNIST_MEAN], [MNIST_STD])
         return x, torch.from_numpy(labels.astype(np.int64))
 
     train, test = (arrays[0], arrays[1]), (arrays[2], arrays[3])

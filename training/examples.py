@@ -54,7 +54,10 @@ def _best(model_id: str, expected: str, candidates: list) -> tuple[object, float
 
 
 def _write_ogg(path: Path, y: np.ndarray, rate: int) -> None:
-    sf.write(path, np.clip(y, -1, 1).astype(np.float32), rate, format="OGG", subtype="VORBIS")
+    """Peak at 0.8: Vorbis decodes loud material a little beyond the peak it was given, and the app
+    reports samples beyond full scale."""
+    y = 0.8 * y / max(float(np.abs(y).max()), 1e-9)
+    sf.write(path, y.astype(np.float32), rate, format="OGG", subtype="VORBIS")
 
 
 def make(data: Path, log=print) -> list[dict]:
@@ -147,7 +150,7 @@ def _cello(log) -> list[dict]:
         log("no rendered cello phrase is classified right; left out")
         return []
     y = best[0][1]
-    _write_ogg(OUT / "instrument-cello.ogg", 0.9 * y / max(float(np.abs(y).max()), 1e-9), RENDER_RATE)
+    _write_ogg(OUT / "instrument-cello.ogg", y, RENDER_RATE)
     return [{"file": "instrument-cello.ogg", "tab": "sound", "label": "cello (rendered phrase)", "model": "instruments",
              "expected": "cello", "source": "rendered for this project with FluidSynth and the FluidR3_GM soundfont "
              "(F. Wen, MIT licence)", "licence": "MIT (soundfont); the rendering is ours"}]

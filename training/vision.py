@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import TensorDataset
 
 from models.architectures import EFFNET_MEAN, EFFNET_STD
+from models.image_frontend import load_image, normalise, pixels
 
 from .datasets import TaskData, cached_array, dataset
 
@@ -23,30 +23,26 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 class ImageTensors(TensorDataset):
-    """uint8 images (N, 3, S, S) and labels; items come out as normalised float tensors.
-    `.tensors` keeps the uint8 storage (labels for baselines, cheap subsets)."""
+    """uint8 images (N, 3, S, S) and labels; items come out as normalised float tensors
+    (models.image_frontend.normalise, as the app makes them). `.tensors` keeps the uint8
+    storage (labels for baselines, cheap subsets)."""
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, mean, std):
         super().__init__(images, labels)
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(3, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
+        self.mean, self.std = tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
     def __getitem__(self, i):
-        x, y = self.tensors[0][i], self.tensors[1][i]
-        return (x.float() / 255.0 - self.mean) / self.std, y
+        return normalise(self.tensors[0][i], self.mean, self.std), self.tensors[1][i]
 
     def subset(self, idx) -> "ImageTensors":
-        return ImageTensors(self.tensors[0][idx], self.tensors[1][idx], self.mean.flatten().tolist(),
-                            self.std.flatten().tolist())
+        return ImageTensors(self.tensors[0][idx], self.tensors[1][idx], self.mean, self.std)
 
 
 def decode_resized(paths: list[Path], size: int) -> np.ndarray:
-    """(N, 3, size, size) uint8: each file as RGB, resized like the app's front end."""
-    from models.image_frontend import load_image
+    """(N, 3, size, size) uint8: each file loaded and resized by the app's front end."""
     out = np.empty((len(paths), 3, size, size), dtype=np.uint8)
     for i, p in enumerate(paths):
-        img = load_image(p).resize((size, size), Image.Resampling.BILINEAR)
-        out[i] = np.asarray(img, dtype=np.uint8).transpose(2, 0, 1)
+        out[i] = pixels(load_image(p), size)
     return out
 
 
