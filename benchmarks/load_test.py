@@ -48,11 +48,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(log: Path) -> tuple[subprocess.Popen, str]:
-    """`python app.py` on a free loopback port; returns once it answers HTTP."""
+def start_app(log: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
+    """`python app.py` on a free loopback port (env_extra: more environment for it); returns
+    once it answers HTTP."""
     port = free_port()
     env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
-               GRADIO_ANALYTICS_ENABLED="False")
+               GRADIO_ANALYTICS_ENABLED="False", **env_extra)
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
                             stdout=open(log, "w"), stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"

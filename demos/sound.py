@@ -156,12 +156,16 @@ def effective_hop(duration: float, clip: float, hop: float | None) -> float:
 
 def describe_windows(starts: list[float], clip: float, hop: float) -> str:
     """The windows analysed, for the info line; says when the last one was moved back to end
-    with the recording (models.audio_frontend.window_starts)."""
-    text = f"one {clip:g} s window" if len(starts) == 1 else f"{len(starts)} windows of {clip:g} s every {hop:g} s"
+    with the recording, or which part a single window is of a recording a little longer
+    (its middle, as training cut its clips; models.audio_frontend.window_starts)."""
+    if len(starts) == 1:
+        text = f"one {clip:g} s window"
+        # a hair over the window (under 1 ms, a resampled file) is not worth a word
+        return text + (f", the middle {starts[0]:.2f}-{starts[0] + clip:.2f} s" if starts[0] > 1e-3 else "")
+    text = f"{len(starts)} windows of {clip:g} s every {hop:g} s"
     # a moved window is off by more than 10 ms (WINDOW_SLACK_SECONDS); a hop rounded to samples by under 1 ms
-    last_step = starts[-1] - starts[-2] if len(starts) > 1 else starts[0] + hop
-    if abs(last_step - hop) > 1e-3:
-        text += f"{', the last one' if len(starts) > 1 else ''} from {starts[-1]:.2f} s to the recording's end"
+    if abs(starts[-1] - starts[-2] - hop) > 1e-3:
+        text += f", the last one from {starts[-1]:.2f} s to the recording's end"
     return text
 
 

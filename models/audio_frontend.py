@@ -399,15 +399,18 @@ def window_starts(length: int, n: int, hop: int, slack: int = 0) -> np.ndarray:
       the last window is moved to end with the recording instead (starts at length - n), so the
       rest is analysed and nothing is padded. Without overlap that leaves the stretch just before
       the moved window unseen (less than half a window: 10-12 s of a 12 s recording in 5 s windows
-      is seen, 5-7 s is not); with a single window it is the start that is left out.
-    A recording no longer than n (plus slack) is one window, zero-padded."""
+      is seen, 5-7 s is not).
+    A recording no longer than n is one window, zero-padded; one that makes a single window with a
+    rest (under half a window, or within the slack) is cut at its centre: the clip training cut
+    from it (fix_length), so a test file (a 5.02 s ESC-50 clip) is scored on what it was evaluated on."""
     starts = np.arange(1 + max(0, length - n) // hop) * hop  # the whole windows
     rest = length - (int(starts[-1]) + n)
-    if rest <= slack:
-        return starts
-    if length - len(starts) * hop >= n / 2:
+    if rest > slack and length - len(starts) * hop >= n / 2:
         return np.append(starts, len(starts) * hop)
-    starts[-1] = length - n
+    if len(starts) == 1:
+        starts[0] = max(0, length - n) // 2  # as fix_length
+    elif rest > slack:
+        starts[-1] = length - n
     return starts
 
 

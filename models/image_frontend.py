@@ -71,16 +71,16 @@ def mnist_style(img: Image.Image, size: int = 28, box: int = 20) -> Image.Image:
     """Grey image -> white-on-black digit, cropped to its ink, fitted in `box` and centred
     by its centre of mass in a `size` square (how MNIST digits were made).
 
-    An image already in that form (an MNIST digit, or a drawing this function has already
-    made so) is returned as it is: re-making it would change it (the crop's threshold cuts faint anti-aliased edges,
-    the stretch brightens a digit whose brightest pixel is 254), and the model would no longer
-    see the pixels it was trained and evaluated on."""
-    grey = img.convert("L")
-    if is_mnist_style(np.asarray(grey), size, box):
-        return grey
-    arr = np.asarray(grey, dtype=np.float32)
-    if arr.mean() > 127:  # light background: dark ink
-        arr = 255 - arr
+    An image already in that form (an MNIST digit, dark-on-light too, or a drawing this
+    function has already made so) is kept pixel for pixel: re-making it would change it (the
+    crop's threshold cuts faint anti-aliased edges, the stretch brightens a digit whose brightest
+    pixel is 254), and the model would no longer see what it was trained and evaluated on."""
+    grey = np.asarray(img.convert("L"))
+    if grey.mean() > 127:  # light background: dark ink
+        grey = 255 - grey
+    if is_mnist_style(grey, size, box):
+        return Image.fromarray(np.ascontiguousarray(grey))
+    arr = grey.astype(np.float32)
     arr = np.clip(arr - np.median(arr), 0, None)  # remove the background level
     if arr.max() <= 0:
         return Image.new("L", (size, size))

@@ -268,12 +268,14 @@ def test_windows_count_and_padding():
 
 @pytest.mark.parametrize("seconds, starts", [
     (5.0, [0.0]),                        # exactly one window
-    (5.0 + 2 / SR, [0.0]),               # a sample or two over (a 5.00 s file resampled): one window
-    (5.009, [0.0]),                      # up to 10 ms over: one window
+    (5.0 + 2 / SR, [1 / SR]),            # a sample or two over (a 5.00 s file resampled): one window, centred
+    (5.009, [0.0045]),                   # up to 10 ms over: one window, the centre (as training's fix_length cuts)
+    (5.02, [0.01]),                      # 20 ms over (a Vorbis-padded ESC-50 clip): the same
     (10.0, [0.0, 5.0]),                  # exactly two
+    (10.009, [0.0, 5.0]),                # two and up to 10 ms: the rest is dropped
     (12.0, [0.0, 7.0]),                  # two + 2 s: no window of its own; the last one ends with the recording
     (13.0, [0.0, 5.0, 10.0]),            # two + 3 s (>= half a window): a third, padded
-    (6.0, [1.0]),                        # one + 1 s: the only window ends with the recording
+    (6.0, [0.5]),                        # one + 1 s: the only window is the centre
 ])
 def test_windows_at_the_edges(seconds, starts):
     n = 5 * SR

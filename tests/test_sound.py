@@ -303,6 +303,7 @@ def test_handler_says_which_windows_it_analysed(served, tmp_path):
     from demos import sound
     cases = {"one-second-resampled.wav": (tone(1.0, 2500.0, 22050), 22050, "one 1 s window"),
              "two-samples-over.wav": (tone(1.0 + 2 / SR, 2500.0), SR, "one 1 s window"),
+             "a-bit-over.wav": (tone(1.2, 2500.0), SR, "one 1 s window, the middle 0.10-1.10 s"),
              "two-windows.wav": (tone(2.0, 2500.0), SR, "2 windows of 1 s every 1 s;"),
              "two-and-a-bit.wav": (tone(2.3, 2500.0), SR,
                                    "2 windows of 1 s every 1 s, the last one from 1.30 s to the recording's end;"),

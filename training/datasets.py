@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -35,6 +35,9 @@ class TaskData:
     description: str = ""
     frozen_backbone: bool = False  # the splits hold backbone features, not inputs (training.frozen)
     cached_trunk: bool = False     # ... the outputs of a frozen trunk, the rest of the network trains
+    # What a user would hand the app for each test item (an image or sound file, an image's uint8 pixels), where
+    # the test split holds a transform of it: lets a test check the app serves the same tensor (tests/test_agreement.py)
+    test_inputs: Sequence | None = None
 
 
 def split_val(x: torch.Tensor, y: torch.Tensor, val_size: int, seed: int):
@@ -106,6 +109,7 @@ def mnist(root: Path, cfg: dict, download: bool = False) -> TaskData:
     data_cfg = cfg["data"]
     if data_cfg.get("swap"):
         (xtr, ytr), (xte, yte) = (xte, yte), (xtr, ytr)
+        train, test = test, train
     (xtr, ytr), (xva, yva) = split_val(xtr, ytr, int(data_cfg.get("val_size", 5000)), int(cfg["train"].get("seed", 0)))
     split = "official test set" if data_cfg.get("swap") else "official train set"
     return TaskData(
@@ -116,6 +120,7 @@ def mnist(root: Path, cfg: dict, download: bool = False) -> TaskData:
         description=(f"train: {len(ytr)} images of the {split}, "
                      f"{f'val: {len(yva)} held out from it' if len(yva) else 'no validation split'}, "
                      f"test: {len(yte)} ({'official train set' if data_cfg.get('swap') else 'official test set'})"),
+        test_inputs=test[0],
     )
 
 
@@ -308,8 +313,9 @@ def esc50(root: Path, cfg: dict, download: bool = False) -> TaskData:
         return TensorDataset(torch.from_numpy(np.asarray(waves[idx], dtype=np.float32)), targets[idx])
 
     train, val, test = split("train"), split("val"), split("test")
+    test_files = [folder / "audio" / rows[i]["filename"] for i in np.flatnonzero(np.isin(folds, split_folds["test"]))]
     return TaskData(
-        train, val, test, labels=labels, preprocessing=spec.to_dict(),
+        train, val, test, labels=labels, preprocessing=spec.to_dict(), test_inputs=test_files,
         description=(f"ESC-50 official folds: train {split_folds['train']} ({len(train)} clips), "
                      f"val {split_folds['val']} ({len(val)}), test {split_folds['test']} ({len(test)}); "
                      f"{spec.clip_seconds:g} s at {spec.sample_rate} Hz"),

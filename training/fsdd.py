@@ -76,4 +76,5 @@ def fsdd(root: Path, cfg: dict, download: bool = False) -> TaskData:
     return TaskData(sets["train"], sets["val"], sets["test"], labels=[str(d) for d in range(10)],
                     preprocessing=spec.to_dict(),
                     description=(f"FSDD split {how}: train {len(idx['train'])} clips, val {len(idx['val'])}, "
-                                 f"test {len(idx['test'])} (test speakers: {', '.join(who['test'])})"))
+                                 f"test {len(idx['test'])} (test speakers: {', '.join(who['test'])})"),
+                    test_inputs=[found[i][0] for i in idx["test"]])  # the recordings (the split holds them trimmed)

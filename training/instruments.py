@@ -692,14 +692,28 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
                for v in train_programs.values()):
         raise ValueError("data.train_programs: each instrument needs a list of General MIDI programs (0-127)")
 
-    def rendered(names, offset, programs=None):
+    def rendered(names, offset, programs=None, recordings=None):
         sets = [rendered_set(name, phrases, seconds, seed + offset + j, programs) for j, name in enumerate(names)]
+        if recordings is not None:  # the phrases as rendered, before as_clips: what a user would hand the app
+            recordings += [(RENDER_RATE, c) for w, _ in sets for c in w]
         return np.concatenate([as_clips(w) for w, _ in sets]), np.concatenate([y for _, y in sets])
 
+    test_recordings: list = []  # the held-out phrases as rendered (TaskData.test_inputs)
+    # data.test_only: the test split alone, built as always, and no training sets (a quick check of
+    # what the app serves on the test split: tests/test_agreement.py)
+    if d.get("test_only"):
+        x_te, y_te = rendered(fonts["test"], 1000, recordings=test_recordings)
+        empty = TensorDataset(torch.zeros(0, spec.clip_samples), torch.zeros(0, dtype=torch.int64))
+        return TaskData(empty, empty, TensorDataset(torch.from_numpy(np.ascontiguousarray(x_te, np.float32)),
+                                                    torch.from_numpy(np.asarray(y_te, np.int64))),
+                        labels=list(LABELS), preprocessing=spec.to_dict(),
+                        description=f"test: {len(y_te)} phrases rendered with held-out {', '.join(fonts['test'])}; "
+                                    f"{spec.clip_seconds:g} s at {spec.sample_rate} Hz (test split only)",
+                        test_inputs=test_recordings)
     # train_programs: the programs the training fonts play instead of the instruments' own (list
     # those too to keep them); the held-out font always plays the instruments' own
     x_tr, y_tr = rendered(fonts["train"], 0, train_programs or None)
-    x_te, y_te = rendered(fonts["test"], 1000)
+    x_te, y_te = rendered(fonts["test"], 1000, recordings=test_recordings)
     # data.shared_register: {instruments: [...], phrases: N}: N more phrases of each of those
     # instruments per training font, all in the register they share (timbre, not pitch, tells them apart)
     reg = d.get("shared_register") or {}
@@ -779,7 +793,7 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
             f"single-source classes, by recording); test: {len(y_te)} phrases rendered with held-out "
             f"{', '.join(fonts['test'])}; {spec.clip_seconds:g} s at {spec.sample_rate} Hz")
     return TaskData(as_set(x_tr, y_tr), as_set(x_val, y_val), as_set(x_te, y_te), labels=list(LABELS),
-                    preprocessing=spec.to_dict(), description=desc)
+                    preprocessing=spec.to_dict(), description=desc, test_inputs=test_recordings)
 
 
 def main(argv=None) -> int:

@@ -59,7 +59,8 @@ def _normalisation(cfg: dict) -> tuple[tuple, tuple]:
 
 
 def _image_task(cfg: dict, images: np.ndarray, labels: np.ndarray, train_idx, test_idx, names: list[str],
-                description: str) -> TaskData:
+                description: str, paths: list[Path] | None = None) -> TaskData:
+    """`paths`: the file of each image (the test split's are kept as TaskData.test_inputs)."""
     mean, std = _normalisation(cfg)
     size = images.shape[-1]
     with warnings.catch_warnings():  # a read-only memory map of the cache: never written to, only read
@@ -81,7 +82,8 @@ def _image_task(cfg: dict, images: np.ndarray, labels: np.ndarray, train_idx, te
                                    "grayscale": False},
                     description=f"{description}; train {len(train)}, "
                                 f"{f'val {len(val)} (held out from train)' if len(val) else 'no validation split'}, "
-                                f"test {len(test)}; {size}x{size} px")
+                                f"test {len(test)}; {size}x{size} px",
+                    test_inputs=None if paths is None else [paths[i] for i in test_idx.tolist()])
 
 
 # --- Tiny ImageNet (<root>/tiny-imagenet-200: wnids.txt, words.txt, train/<wnid>/images/*.JPEG,
@@ -122,7 +124,7 @@ def tiny_imagenet(root: Path, cfg: dict, download: bool = False) -> TaskData:
     images = _cached_images("tiny-imagenet", folder, paths, int(cfg["data"].get("image_size", 64)))
     labels = np.array([k for _, k in train + val])
     return _image_task(cfg, images, labels, np.arange(len(train)), np.arange(len(train), len(paths)), names,
-                       f"Tiny ImageNet: official train images, official val set as test ({len(names)} classes)")
+                       f"Tiny ImageNet: official train images, official val set as test ({len(names)} classes)", paths)
 
 
 def _per_class(items: list, n: int) -> list:
@@ -180,10 +182,17 @@ def cub(root: Path, cfg: dict, download: bool = False) -> TaskData:
             download_cub(root, cfg["data"].get("hf_repo"), cfg["data"].get("hf_file"))
     folder = cub_folder(root)
     table = read_cub(folder)
-    images = _cached_images("cub", folder, table["paths"], int(cfg["data"].get("image_size", 224)))
-    train_idx, test_idx = np.flatnonzero(table["is_train"]), np.flatnonzero(~table["is_train"])
-    return _image_task(cfg, images, table["labels"], train_idx, test_idx, table["names"],
-                       f"CUB-200-2011 ({len(table['names'])} classes): official train/test split")
+    keep = np.arange(len(table["paths"]))
+    limit = cfg["data"].get("limit")  # images per class in each split, for smoke runs
+    if limit:
+        keep = np.sort(np.concatenate([
+            [i for i, _ in _per_class([(i, table["labels"][i]) for i in np.flatnonzero(table["is_train"] == part)],
+                                      int(limit))] for part in (True, False)])).astype(np.int64)
+    paths, is_train = [table["paths"][i] for i in keep], table["is_train"][keep]
+    images = _cached_images("cub", folder, paths, int(cfg["data"].get("image_size", 224)))
+    train_idx, test_idx = np.flatnonzero(is_train), np.flatnonzero(~is_train)
+    return _image_task(cfg, images, table["labels"][keep], train_idx, test_idx, table["names"],
+                       f"CUB-200-2011 ({len(table['names'])} classes): official train/test split", paths)
 
 
 # --- a tiny learnable colour-and-shape task for tests (seconds on a CPU)
