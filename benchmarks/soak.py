@@ -10,9 +10,12 @@ to be this machine's default temporary folder.
 
 Each client loops, back to back, over image explanations (/explain of the Image explainer tab,
 on scikit-image photos) and sound analyses (/analyze_sound of the Sound tab, on the example
-recordings in assets/examples/ with the model the examples list names). After the run it waits
-until the app's request folders are old enough to be pruned, sends one more request (the app
-prunes when a request makes its folder) and counts what is left.
+recordings in assets/examples/ with the model the examples list names). A ramp-up (--ramp-up,
+default 30 s) of the same load comes first: the server's memory climbs while requests first run
+side by side (the allocators' high-water marks, then flat), which is not growth over time; the
+ramp-up's failures count, its latencies and memory samples do not. After the run it waits until
+the app's request folders are old enough to be pruned, sends one more request (the app prunes
+when a request makes its folder) and counts what is left.
 
 Prints: requests done, failed requests (and the first error messages), p50/p95 latency per
 endpoint, the files left in the app's output folder (demos/common.py OUTPUTS_DIR) and in Gradio's
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -49,7 +53,7 @@ PHOTOS = ("chelsea", "coffee")  # scikit-image's bundled photos: nothing downloa
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 PREDICTED = "(predicted class)"
 SOUND_HOP = 10.0  # the slider's maximum: the app uses the model's window (no overlap)
-MAX_GROWTH_MB = 50
+MAX_GROWTH_MB = 50  # over the last half of the run (1 MB = 10^6 bytes)
 # bounds on everything the script does
 MAX_CLIENTS, MAX_SECONDS = 64, 3600
 DEFAULT_REQUEST_TIMEOUT = 300.0  # one request, queue wait included
@@ -60,7 +64,7 @@ ERRORS_SHOWN = 5
 
 
 def make_inputs(folder: Path, image_model: str | None, sound_method: str) -> list[tuple[str, str, tuple]]:
-    """The request mix: (kind, label, arguments after the file) per input, images and sounds alternating."""
+    """The request mix, images and sounds alternating: (endpoint, input file, the endpoint's other arguments)."""
     from PIL import Image
     from skimage import data
 
@@ -129,9 +133,9 @@ def folder_stats(folder: Path) -> tuple[int, int, int]:
 def paths_under(folder: Path, skip: tuple[Path, ...], recursive: bool = True) -> set[str]:
     """Every file and folder under folder (or only its entries), less the trees in skip."""
     found = set()
-    skip_s = tuple(str(s) for s in skip)
+    skip_s = {str(s) for s in skip}
     for dirpath, dirnames, filenames in os.walk(folder):
-        dirnames[:] = [d for d in dirnames if not os.path.join(dirpath, d).startswith(skip_s)]
+        dirnames[:] = [d for d in dirnames if os.path.join(dirpath, d) not in skip_s]
         found.update(os.path.join(dirpath, n) for n in dirnames + filenames)
         if not recursive:
             break
@@ -232,7 +236,10 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clients", type=int, default=16, help=f"concurrent clients (default 16, at most {MAX_CLIENTS})")
     ap.add_argument("--seconds", type=float, default=300,
-                    help=f"how long the clients keep sending (default 300, at most {MAX_SECONDS})")
+                    help=f"how long the clients keep sending after the ramp-up (default 300, at most {MAX_SECONDS})")
+    ap.add_argument("--ramp-up", type=float, default=30,
+                    help="seconds of load before the measured run (default 30): its requests count as done or "
+                         "failed, but not in the latencies, and its memory samples not in the halves")
     ap.add_argument("--url", help="an app already running on this machine's loopback (default: start one)")
     ap.add_argument("--pid", type=int, help="with --url: the server's process id (default: the one listening)")
     ap.add_argument("--image-model", help="model for /explain (default: the tab's first, imagenet:effnet-lite0)")
@@ -245,8 +252,8 @@ def main(argv=None) -> int:
                     help="after the run, wait at most this long for the request folders to be prunable "
                          "(default: the app's OUTPUT_MIN_AGE + 5 s); 0 skips the wait and the pruning request")
     args = ap.parse_args(argv)
-    if not 1 <= args.clients <= MAX_CLIENTS or not 0 < args.seconds <= MAX_SECONDS:
-        ap.error(f"--clients must be 1..{MAX_CLIENTS} and --seconds in (0, {MAX_SECONDS}]")
+    if not 1 <= args.clients <= MAX_CLIENTS or not 0 < args.seconds <= MAX_SECONDS or not 0 <= args.ramp_up <= 600:
+        ap.error(f"--clients must be 1..{MAX_CLIENTS}, --seconds in (0, {MAX_SECONDS}], --ramp-up 0..600")
     if not 0.5 <= args.sample_every <= 60 or not 1 <= args.request_timeout <= 3600 or args.max_requests < 1:
         ap.error("--sample-every must be 0.5..60 s, --request-timeout 1..3600 s, --max-requests >= 1")
     if args.url and urlparse(args.url).hostname not in LOOPBACK:
@@ -294,11 +301,13 @@ def main(argv=None) -> int:
         sampler = Sampler(pid, args.sample_every, gradio_cache, outputs)
         lock = threading.Lock()
         kinds = Counter(r[0] for r in mix)
-        print(f"{args.clients} clients for {args.seconds:g} s, each looping over {len(mix)} requests "
+        print(f"{args.clients} clients for {args.ramp_up:g} s of ramp-up + {args.seconds:g} s, each looping over "
+              f"{len(mix)} requests "
               f"({', '.join(f'{n}x /{k}' for k, n in kinds.items())}; models "
               f"{', '.join(sorted({r[2][0] for r in mix}))})", flush=True)
         start = time.perf_counter()
-        deadline = start + args.seconds
+        measured_from = start + args.ramp_up
+        deadline = measured_from + args.seconds
         sampler.start()
         threads = [threading.Thread(target=client_loop, daemon=True,
                                     args=(url, k, mix, deadline, args, results, lock, work / "downloads"))
@@ -307,8 +316,9 @@ def main(argv=None) -> int:
             th.start()
         for th in threads:
             th.join(max(1.0, deadline + args.request_timeout + 30 - time.perf_counter()))
-        wall = time.perf_counter() - start
-        samples = sampler.stop()
+        wall = time.perf_counter() - measured_from
+        all_samples = [(t - args.ramp_up, *rest) for t, *rest in sampler.stop()]  # t: from the measured start
+        samples = [x for x in all_samples if x[0] >= 0]
         stuck = sum(th.is_alive() for th in threads)
 
         # let the request folders age past OUTPUT_MIN_AGE, then one request makes the app prune them
@@ -325,7 +335,7 @@ def main(argv=None) -> int:
             except Exception as exc:  # noqa: BLE001
                 probe_error = str(exc).splitlines()[0][:300]
         client.close()
-        out_files, out_dirs, out_bytes = folder_stats(outputs)
+        out_files, _, out_bytes = folder_stats(outputs)
         out_folders = sum(1 for _ in outputs.iterdir()) if outputs.is_dir() else 0
         cache_files, cache_dirs, cache_bytes = folder_stats(gradio_cache)
         strays = sorted(paths_under(server_tmp, skip, recursive=not args.url) - before)
@@ -340,11 +350,13 @@ def main(argv=None) -> int:
                 proc.kill()
 
     # --- report
-    done = [r for r in results if r[0] != "connect"]
+    ramp = [r for r in results if r[0] != "connect" and r[1] < measured_from]
+    done = [r for r in results if r[0] != "connect" and r[1] >= measured_from]
     failed = [r for r in results if r[3] is not None]
-    print(f"\nrequests done: {len(done)} in {wall:.0f} s ({len(done) / wall:.2f} req/s), "
-          f"{args.clients} clients" + (f"; {stuck} clients still waiting at the end" if stuck else ""))
-    print(f"failed requests: {len(failed)}")
+    print(f"\nrequests done: {len(done)} in {wall:.0f} s ({len(done) / wall:.2f} req/s), {args.clients} clients "
+          f"(+ {len(ramp)} in the {args.ramp_up:g} s ramp-up)"
+          + (f"; {stuck} clients still waiting at the end" if stuck else ""))
+    print(f"failed requests: {len(failed)} (ramp-up included)")
     for message, n in Counter(r[3] for r in failed).most_common(ERRORS_SHOWN):
         print(f"  {n}x /{next(r[0] for r in failed if r[3] == message)}: {message}")
     for kind in dict.fromkeys(r[0] for r in done):
@@ -356,7 +368,7 @@ def main(argv=None) -> int:
           + (f"after the pruning request (bound: {KEEP_OUTPUTS} kept + the new one)" if settle > 0 else
              "(no pruning request: --settle 0)")
           + (f"; pruning request failed: {probe_error}" if probe_error else ""))
-    cache_mid, cache_end, cache_slope = last_half_growth(samples, 2)
+    cache_mid, cache_end, _ = last_half_growth(samples, 2)
     print(f"Gradio cache {gradio_cache}: {cache_files} files in {cache_dirs} folders, {mib(cache_bytes)} "
           f"(after warm-up {cache_before[0]} files; at half time {cache_mid:.0f}, at the end {cache_end:.0f}); "
           f"Gradio deletes its files after {GRADIO_CACHE_CLEANUP[1] / 3600:g} h (checked every "
@@ -371,24 +383,25 @@ def main(argv=None) -> int:
     if pid and any(rss):
         mid, end, slope = last_half_growth(samples, 1)
         growth = end - mid
-        growth_ok = growth < MAX_GROWTH_MB * 2**20
+        growth_ok = growth < MAX_GROWTH_MB * 1e6
         print(f"\nserver RSS (pid {pid} and children, {'psutil' if _has_psutil() else '/proc VmRSS'}, "
-              f"every {args.sample_every:g} s, {len(samples)} samples): start {mib(rss[0])}, peak {mib(max(rss))}, "
-              f"half time {mib(mid)}, end {mib(end)}")
-        print(f"growth over the last half: {growth / 2**20:+.1f} MiB ({slope / 2**20:+.2f} MiB/min)")
-        print("  t(s)  " + "  ".join(f"{s[0]:5.0f}" for s in samples[:: max(1, len(samples) // 12)]))
-        print("  MiB   " + "  ".join(f"{s[1] / 2**20:5.0f}" for s in samples[:: max(1, len(samples) // 12)]))
+              f"every {args.sample_every:g} s): before the load {mib(all_samples[0][1])}, after the ramp-up "
+              f"{mib(rss[0])}, peak {mib(max(rss))}, half time {mib(mid)}, end {mib(end)}")
+        print(f"growth over the last half: {growth / 1e6:+.1f} MB ({slope / 1e6:+.2f} MB/min)")
+        shown = all_samples[:: max(1, len(all_samples) // 14)]
+        shown += [] if shown[-1] is all_samples[-1] else [all_samples[-1]]
+        print("  t(s)  " + "  ".join(f"{x[0]:5.0f}" for x in shown) + "   (t < 0: ramp-up)")
+        print("  MiB   " + "  ".join(f"{x[1] / 2**20:5.0f}" for x in shown))
     else:
         print("\nserver RSS: unknown (no server pid: give --pid)")
 
     bars = {"no failed requests": not failed and not stuck,
             "no files left beyond the app's bounded output folder and Gradio's cache":
-                not strays and (settle == 0 or (out_folders <= bound and not probe_error)),
+                (args.url or not strays) and (settle == 0 or (out_folders <= bound and not probe_error)),
             f"memory growth over the last half < {MAX_GROWTH_MB} MB": growth_ok}
     print()
     for bar, ok in bars.items():
         print(f"{'PASS' if ok else 'FAIL'}: {bar}")
-    import shutil
     shutil.rmtree(work / "downloads", ignore_errors=True)  # the clients' copies of the results
     if all(bars.values()):
         shutil.rmtree(work, ignore_errors=True)

@@ -2,10 +2,16 @@
 
 For each checkpoint under checkpoints/, a sample of its test split is loaded as
 `python -m training.evaluate` loads it (training.datasets.load_task_data with the checkpoint's
-own config), and the public Predictor, handed what a user would hand it (the image file, the
-digit's pixels, the waveform at the model's rate), must see the same input tensor and give the
-model's probabilities on the trainer's tensor. A task whose data is not under ../shared/data
-(or $DATA_DIR) is skipped.
+own config), and the public Predictor, handed what a user would hand it, must make the same
+input tensor and give the model's probabilities on the trainer's tensor. What a user hands it is
+the data set's own item where the split holds one (TaskData.test_inputs): the image file, the
+digit's pixels, the sound file, the rendered phrase; else the split's waveform at the model's
+rate. A task whose data is not under ../shared/data (or $DATA_DIR) is skipped.
+
+Known exception, by design: a recording longer than one and a half of the model's windows is
+analysed window by window in the app (the timeline), where training kept its middle window
+(fix_length). In the shipped test splits that is 2 of the 500 FSDD test recordings (spoken
+digits over 1.5 s once trimmed), none in the sample.
 """
 from __future__ import annotations
 
@@ -61,7 +67,10 @@ def _sample(n: int) -> list[int]:
 def test_predictor_serves_the_trainers_inputs_and_outputs(path, tmp_path, monkeypatch):
     from models import load_predictor
     from models.checkpoint import load_checkpoint, model_from_checkpoint
-    torch.manual_seed(0)
+    from models.registry import TASKS
+    task = TASKS.get(path.parent.name)
+    if task is None or path.stem not in {e.name for e in task.models if e.from_checkpoint}:
+        pytest.skip(f"{path} is not a model the app serves")
     ckpt = load_checkpoint(path)
     cfg = _config(ckpt)
     data = _load_data(cfg, tmp_path, monkeypatch)
