@@ -28,7 +28,19 @@ def build_app() -> gr.Blocks:
     return demo
 
 
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """glibc gives each thread that allocates its own malloc arena (up to 8 per core); the request
+    threads' freed tensors then stay spread over many arenas and the resident memory climbs under
+    concurrent load (benchmarks/soak.py). A few shared arenas keep it flat. No-op off glibc."""
+    import ctypes
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def main() -> None:
+    limit_malloc_arenas()
     if LIMITS.torch_threads:  # e.g. 1 per worker on a shared CPU, instead of oversubscribing
         import torch
         torch.set_num_threads(LIMITS.torch_threads)
