@@ -21,6 +21,14 @@ def register(name: str):
     return wrap
 
 
+def pick_view(x: torch.Tensor, training: bool) -> torch.Tensor:
+    """(B, V, ...) cached versions of each training item -> (B, ...): a random version per item in
+    training, the first (the item as it is) in evaluation."""
+    pick = (torch.randint(0, x.shape[1], (len(x),), device=x.device) if training
+            else torch.zeros(len(x), dtype=torch.long, device=x.device))
+    return x[torch.arange(len(x), device=x.device), pick]
+
+
 def build_model(arch: str, **kwargs) -> nn.Module:
     if arch not in BUILDERS:
         raise KeyError(f"unknown architecture {arch!r}; known: {sorted(BUILDERS)}")

@@ -168,9 +168,8 @@ class AudioMN(nn.Module):
         if x.dim() == 2:  # waveforms
             return self.classifier(self.features(self.augment(self.frontend(x))))
         if x.dim() == 5:  # cached trunk outputs, several views per clip
-            pick = (torch.randint(0, x.shape[1], (len(x),), device=x.device) if self.training
-                    else torch.zeros(len(x), dtype=torch.long, device=x.device))
-            x = x[torch.arange(len(x), device=x.device), pick]
+            from .architectures import pick_view
+            x = pick_view(x, self.training)
         x = x.float()
         if self.training:
             if self.map_roll:

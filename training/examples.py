@@ -158,7 +158,9 @@ def _cello(log) -> list[dict]:
 
 def write_attribution(items: list[dict]) -> Path:
     lines = ["# Example recordings: sources and licences", "",
-             "Made by `python -m training.examples` from the sets named below; each file keeps its licence.", "",
+             "Made by `python -m training.examples` from the sets named below; each file keeps its licence.",
+             "`examples.json` (written by the same command, ours) lists them for the app: file, tab, label, "
+             "the model that must get it right and that model's expected answer.", "",
              "| file | what | source | licence |", "|---|---|---|---|"]
     lines += [f"| `{i['file']}` | {i['label']} | {i['source']} | {i['licence']} |" for i in items]
     path = OUT / "ATTRIBUTION.md"

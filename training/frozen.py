@@ -37,9 +37,8 @@ class Head(nn.Module):
 
     def forward(self, z):
         if z.dim() == 3:
-            pick = torch.randint(0, z.shape[1], (len(z),), device=z.device) if self.training else \
-                torch.zeros(len(z), dtype=torch.long, device=z.device)
-            z = z[torch.arange(len(z), device=z.device), pick]
+            from models.architectures import pick_view
+            z = pick_view(z, self.training)
         return self._fc(self._dropout(z))
 
 
