@@ -7,7 +7,7 @@ from pathlib import Path
 import gradio as gr
 
 from demos import image_explainer
-from demos import sound
+from demos import live, sound
 from demos import digits, sensitivity, training
 from demos.common import GRADIO_CACHE_CLEANUP
 from models.limits import LIMITS
@@ -19,12 +19,16 @@ CSS_PATH = Path(__file__).parent / "assets" / "style.css"
 def build_app() -> gr.Blocks:
     with gr.Blocks(title=TITLE, delete_cache=GRADIO_CACHE_CLEANUP) as demo:
         gr.Markdown(f"# {TITLE}\nWhat our models predict, and why: top-k labels and class activation maps.")
-        with gr.Tabs():
+        with gr.Tabs() as tabs:
             image_explainer.build()
-            sound.build()
+            sound_tab = sound.build()
+            live_tab = live.build()
             sensitivity.build()
             digits.build()
             training.build()
+        # the Live tab's recording, sent to the Sound tab's full analysis (its upload starts it)
+        live_tab.send.click(lambda path: (path, gr.Tabs(selected="sound")), live_tab.recording,
+                            [sound_tab.audio, tabs], api_name=False)
     return demo
 
 

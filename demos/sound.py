@@ -8,6 +8,7 @@ import os
 import shutil
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import numpy as np
@@ -234,7 +235,8 @@ def auto_analyze(audio_path, model_id, method, target, hop_seconds):
 # --- the tab
 
 
-def build() -> None:
+def build() -> SimpleNamespace:
+    """The tab; returns its sound input (the Live tab sends its recording there)."""
     choices = model_choices()
     first = next((m for m in choices if _available(m)), choices[0])  # a trained model when there is one
     clip = clip_seconds(first) or DEFAULT_CLIP_SECONDS
@@ -278,3 +280,4 @@ def build() -> None:
         run.click(analyze_sound, inputs, outputs, api_name="analyze_sound")
         audio.change(auto_analyze, inputs, outputs, api_name=False)
         model.change(on_model_change, model, [target, card, hop], api_name=False)
+    return SimpleNamespace(audio=audio)

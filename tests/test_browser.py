@@ -21,15 +21,29 @@ TRACEBACK = "Traceback (most recent call last)"
 PAGES = []  # every page the tests opened
 
 
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
     from playwright.sync_api import sync_playwright
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        yield browser
-        browser.close()
+        yield pw
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    yield browser
+    browser.close()
+
+
+def browser_hearing(playwright, wav: Path):
+    """A Chromium whose microphone plays `wav` (looped) and which grants microphone access."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS + [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-audio-capture={wav}"])
 
 
 def open_page(browser, url: str):
@@ -165,3 +179,104 @@ def test_digits_tab_fuses_a_drawing_and_a_voice(page, tmp_path):
     fused.get_by_text("3").first.wait_for(timeout=60_000)
     page.get_by_text("Fused by").first.wait_for(timeout=30_000)
     page.screenshot(path=str(SHOTS / "digits.png"), full_page=True)
+
+
+# --- the Live tab, with a fake microphone fed from a file (needs the AudioSet base: audioset is its default)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "assets" / "examples"
+DOG_LIKE = {"Dog", "Bark", "Animal", "Domestic animals, pets", "Bow-wow", "Growling", "Yip", "Howl",
+            "Canidae, dogs, wolves"}
+SIREN_LIKE = {"Siren", "Civil defense siren", "Police car (siren)", "Ambulance (siren)",
+              "Fire engine, fire truck (siren)", "Emergency vehicle"}
+
+
+def needs_base():
+    from models import pretrained
+    if pretrained.find() is None:
+        pytest.skip("the AudioSet base is not on this machine (python -m models.pretrained --download)")
+
+
+def mic_file(folder: Path, *parts) -> Path:
+    """A 48 kHz 16-bit WAV (what Chromium's fake capture reads) of example clips and silences (seconds)."""
+    import numpy as np
+    import soundfile as sf
+    from models.audio_frontend import load_audio
+    rate, pieces = 48000, []
+    for part in parts:
+        pieces.append(np.zeros(int(part * rate), np.float32) if isinstance(part, (int, float))
+                      else load_audio(EXAMPLES / part, rate)[: 5 * rate])
+    path = folder / "mic.wav"
+    sf.write(path, np.concatenate(pieces), rate, subtype="PCM_16")
+    return path
+
+
+def open_live(browser, url: str):
+    """A new visitor's page on the Live tab, ready to record."""
+    page = browser.new_context(permissions=["microphone"], viewport={"width": 1400, "height": 1100}).new_page()
+    page.add_init_script(WATCH_ERRORS)
+    PAGES.append(page)
+    page.goto(url, wait_until="load")  # not "networkidle": with a microphone the page never idles
+    page.get_by_role("tab", name="Live", exact=True).click(timeout=60_000)
+    page.locator("#live-mic").get_by_role("button", name="Record").wait_for(timeout=10_000)
+    page.wait_for_timeout(1000)  # the microphone widget lists its devices first
+    return page
+
+
+def record(page, seconds: float) -> float:
+    """Press Record; when to stop."""
+    import time
+    page.locator("#live-mic").get_by_role("button", name="Record").click()
+    return time.monotonic() + seconds
+
+
+def stop(page, until: float) -> list[str]:
+    """Stop when the time comes; the labels of the "heard so far" line, in order."""
+    import re
+    import time
+    time.sleep(max(0.0, until - time.monotonic()))
+    page.locator("#live-mic").get_by_role("button", name="Stop").click()
+    page.locator("#live-segments").get_by_text("Heard so far").wait_for(timeout=30_000)
+    text = page.locator("#live-segments").inner_text()
+    return [m.group(1) for m in re.finditer(r"(?:\u2192|:)\s*(.+?) \(\d+\.\d-\d+\.\d s\)", text)]
+
+
+def test_live_listening_hears_a_dog_then_a_siren_and_sends_the_recording_to_the_sound_tab(playwright, app_server,
+                                                                                          tmp_path):
+    needs_base()
+    browser = browser_hearing(playwright, mic_file(tmp_path, "esc50-dog.ogg", 2.0, "esc50-siren.ogg"))
+    try:
+        page = open_live(browser, app_server)
+        labels = stop(page, record(page, 12.5))
+        dog = next(i for i, label in enumerate(labels) if label in DOG_LIKE)
+        siren = max(i for i, label in enumerate(labels) if label in SIREN_LIKE)
+        assert dog < siren, labels
+        assert "ms on cpu" in page.locator("#live-status").inner_text()
+        page.locator("#live-spectrogram img").wait_for(timeout=10_000)
+        page.locator("#live-timeline img").wait_for(timeout=10_000)
+        # the recording so far, to download, and in one click into the Sound tab's analysis
+        page.locator("#live-recording").get_by_text("live-recording").first.wait_for(timeout=10_000)
+        page.locator("#live-send").click()
+        page.locator("#sound-spectrogram img").wait_for(timeout=60_000)
+        assert page.get_by_role("tab", name="Sound", exact=True).get_attribute("aria-selected") == "true"
+        page.screenshot(path=str(SHOTS / "live.png"), full_page=True) if SHOTS.is_dir() else None
+        assert_no_errors(page)
+    finally:
+        browser.close()
+
+
+def test_two_live_listeners_each_see_only_their_own_sound(playwright, app_server, tmp_path):
+    needs_base()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    dog = browser_hearing(playwright, mic_file(tmp_path / "a", "esc50-dog.ogg"))
+    siren = browser_hearing(playwright, mic_file(tmp_path / "b", "esc50-siren.ogg"))
+    try:
+        page_a, page_b = open_live(dog, app_server), open_live(siren, app_server)
+        until_b, until_a = record(page_b, 8.0), record(page_a, 8.0)
+        heard_b, heard_a = stop(page_b, until_b), stop(page_a, until_a)
+        assert heard_a and set(heard_a) <= DOG_LIKE | {"Silence"}, heard_a
+        assert heard_b and set(heard_b) <= SIREN_LIKE | {"Silence", "Music", "Vehicle"}, heard_b
+        assert set(heard_a).isdisjoint(SIREN_LIKE) and set(heard_b).isdisjoint(DOG_LIKE)
+    finally:
+        dog.close()
+        siren.close()

@@ -181,12 +181,12 @@ def test_audioset_cam_for_any_class_on_the_spectrogram_grid():
 
 @needs_data
 def test_frozen_trunk_training_smoke_ships_only_the_trained_part(tmp_path):
-    """A tiny run of the shipped recipe: cached trunk views, the rest trained, a checkpoint
+    """A tiny run of the previous recipe: cached trunk views, the rest trained, a checkpoint
     without the base's frozen tensors that loads joined to the base and predicts like the run."""
     from conftest import run_module
     from models.checkpoint import load_checkpoint, model_from_checkpoint
     out = tmp_path / "mn.pt"
-    log = run_module("training.train", "--config", "training/configs/esc50-mn04.yaml", "--set", "data.limit=2",
+    log = run_module("training.train", "--config", "training/configs/esc50-mn04-cached.yaml", "--set", "data.limit=2",
                      "--set", "train.epochs=2", "--set", "train.views.count=2", "--set", f"output={out}",
                      env={"XAI_LAB_CACHE": str(tmp_path / "cache")})
     assert "computing 8 clips x 2 views" in log and "first batch" in log  # folds 1-4, 2 clips each
@@ -201,6 +201,25 @@ def test_frozen_trunk_training_smoke_ships_only_the_trained_part(tmp_path):
     with torch.no_grad():  # the waveform path and the cached-trunk path give the same logits
         np.testing.assert_allclose(model(clip).numpy(), model(model.trunk(clip)).numpy(), atol=1e-4)
     assert len(list((tmp_path / "cache").glob("trunk-esc50-*/*.npy"))) == 10  # 5 folds x 2 clips, once each
+
+
+@needs_data
+def test_online_augmented_training_smoke_ships_only_the_trained_part(tmp_path):
+    """A tiny run of the shipped recipe: the frozen front end and first blocks run on every step
+    (nothing cached), the rest trains; the checkpoint stores only what changed."""
+    from conftest import run_module
+    from models.checkpoint import load_checkpoint, model_from_checkpoint
+    out = tmp_path / "mn.pt"
+    log = run_module("training.train", "--config", "training/configs/esc50-mn04.yaml", "--set", "data.limit=2",
+                     "--set", "train.epochs=1", "--set", f"output={out}", env={"XAI_LAB_CACHE": str(tmp_path / "cache")})
+    assert "probe init" in log and "first batch" in log and "trunk" not in log
+    ckpt = load_checkpoint(out)
+    keys = set(ckpt["state_dict"])
+    assert not any(k.startswith(tuple(f"features.{i}." for i in range(5))) for k in keys)  # frozen
+    assert {"classifier.5.weight", "features.5.block.0.0.weight", "features.12.block.0.0.weight"} <= keys
+    # BatchNorm statistics of the frozen blocks stayed as pretrained (eval mode while training)
+    assert not any(k.startswith("features.4.") and k.endswith("running_mean") for k in keys)
+    assert model_from_checkpoint(ckpt) is not None
 
 
 def test_probe_init_starts_the_output_layer_as_a_logistic_regression():

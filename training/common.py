@@ -33,6 +33,9 @@ def build(cfg: dict, data=None) -> torch.nn.Module:
             pick = torch.linspace(0, len(x) - 1, min(256, len(x))).round().long()
             db = model.frontend.db(x[pick]).transpose(0, 1).flatten(1)  # (C, values)
         model.frontend.set_stats(db.mean(1), db.std(1))
+    if data is not None and cfg["train"].get("probe_init"):  # on waveforms (cached trunks: head_for)
+        from .frozen import probe_init
+        probe_init(model, data.train)
     return model
 
 

@@ -197,16 +197,16 @@ def _flip_crop(x: torch.Tensor, hflip: bool, pad: int) -> torch.Tensor:
 def batch_augment(cfg: dict, sample_rate: int | None = None):
     """Batch augmentation. Waveforms: train.time_shift (max seconds, circular), train.speed
     (max relative speed change), train.noise (share of clips given white noise at 5-40 dB SNR),
-    train.eq (max dB of a random smooth EQ curve per clip).
+    train.eq (max dB of a random smooth EQ curve per clip), train.gain_db (a random gain within +-gain_db).
     Images: train.hflip (mirror half the images), train.crop_pad (random shift in pixels).
     Both: train.mixup (Beta alpha). Returns f(x, y) -> (x, y_a, y_b, lam) or None."""
     t = cfg["train"]
     shift_s, alpha = float(t.get("time_shift", 0) or 0), float(t.get("mixup", 0) or 0)
     speed, noise = float(t.get("speed", 0) or 0), float(t.get("noise", 0) or 0)
     hflip, crop_pad = bool(t.get("hflip")), int(t.get("crop_pad", 0) or 0)
-    eq = float(t.get("eq", 0) or 0)
+    eq, gain_db = float(t.get("eq", 0) or 0), float(t.get("gain_db", 0) or 0)
     wave = sample_rate is not None
-    if not ((shift_s or speed or noise or eq) and wave) and not alpha and not (hflip or crop_pad):
+    if not ((shift_s or speed or noise or eq or gain_db) and wave) and not alpha and not (hflip or crop_pad):
         return None
     beta = torch.distributions.Beta(alpha, alpha) if alpha else None
 
@@ -218,6 +218,8 @@ def batch_augment(cfg: dict, sample_rate: int | None = None):
                 x = _speed(x, speed)
             if eq:
                 x = _eq(x, eq)
+            if gain_db:  # another recording level
+                x = x * 10 ** ((torch.rand(len(x), 1, device=x.device) * 2 - 1) * gain_db / 20)
             if shift_s:
                 max_shift = int(shift_s * sample_rate)
                 shifts = torch.randint(-max_shift, max_shift + 1, (len(x),)).tolist()

@@ -209,10 +209,17 @@ def feature_data(cfg: dict, data: TaskData, backbone: nn.Module, device) -> Task
                     frozen_backbone=True)
 
 
+def _hidden(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The output layer's input for waveforms (B, samples) or cached trunk views (B, V, C, F, T; view 0)."""
+    feats = model.features(model.frontend(x)) if x.dim() == 2 else model.features[model.trunk_blocks:](x[:, 0].float())
+    return model.classifier[:-1](feats)
+
+
 @torch.no_grad()
 def probe_init(model: nn.Module, train, batch_size: int = 256) -> None:
     """train.probe_init: the new output layer starts as a logistic regression on the pretrained
-    network's features of the training clips (as they are, view 0), then everything trains (LP-FT,
+    network's features of the training clips (as they are: view 0 of cached maps, or the waveforms
+    of a model that trains on them), then everything trains (LP-FT,
     Kumar et al. 2022): a random new layer would send large gradients into the pretrained blocks
     in the first steps and distort what they learnt on AudioSet."""
     from sklearn.linear_model import LogisticRegression
@@ -222,8 +229,7 @@ def probe_init(model: nn.Module, train, batch_size: int = 256) -> None:
         return
     model.eval()
     layer = model.classifier[-1]
-    hidden = torch.cat([model.classifier[:-1](model.features[model.trunk_blocks:](maps[i: i + batch_size, 0].float()))
-                        for i in range(0, len(maps), batch_size)]).numpy()
+    hidden = torch.cat([_hidden(model, maps[i: i + batch_size]) for i in range(0, len(maps), batch_size)]).numpy()
     mean, std = hidden.mean(0), hidden.std(0) + 1e-6
     probe = LogisticRegression(max_iter=2000).fit((hidden - mean) / std, y.numpy())
     coef, intercept = probe.coef_, probe.intercept_
