@@ -23,8 +23,8 @@ DEFAULT_MODEL = "audioset"
 CHUNK_SECONDS = 0.1       # the browser sends the microphone in chunks this long (Gradio 6 Audio: 0.1 s)
 MAX_HOP_SECONDS = 2.0
 LISTEN_LIMIT_SECONDS = 600  # one listening session; Record again to go on
-NO_MICROPHONE = ("No microphone: the browser gave the page none (allow it in the address bar, or plug one in). "
-                 "Upload a recording in the Sound tab instead.")
+NO_MICROPHONE = ("No microphone (the widget says \"No microphone found\")? Allow it in the address bar or plug "
+                 "one in, or upload a recording in the Sound tab instead.")
 
 
 @dataclass
@@ -97,6 +97,7 @@ def on_chunk(chunk, session, model_id: str, hop: float, method: str):
     with session.lock:
         live = session.listener
         live.method = method if method in AUDIO_METHODS else AUDIO_DEFAULT_METHOD
+        live.hop_seconds = max(float(hop or DEFAULT_HOP_SECONDS), MIN_HOP_SECONDS)  # settable while listening
         frame = live.push(rate, y)
         try:  # output folders are pruned by age: this one is in use while the visitor listens
             os.utime(session.folder)
@@ -132,12 +133,12 @@ def build() -> SimpleNamespace:
     with gr.Tab("Live", id="live"):
         gr.Markdown("Press **Record** and the model listens as you go: every hop it classifies the last window, "
                     "shows where in the spectrogram it looked (the CAM of its top class) and adds to the timeline. "
-                    "Allow the microphone when the browser asks.")
+                    "Allow the microphone when the browser asks.  \n" + NO_MICROPHONE, elem_id="live-intro")
         with gr.Row():
             with gr.Column(scale=1):
                 mic = gr.Audio(sources=["microphone"], streaming=True, type="numpy", label="Microphone",
                                elem_id="live-mic")
-                model = gr.Dropdown(choices, value=DEFAULT_MODEL if DEFAULT_MODEL in choices else choices[0],
+                model = gr.Dropdown(choices, value=DEFAULT_MODEL if DEFAULT_MODEL in choices else choices[0], elem_id="live-model",
                                     label="Model", info="audioset: 527 everyday sounds; the others: their task's "
                                                         "classes")
                 hop = gr.Slider(MIN_HOP_SECONDS * 2, MAX_HOP_SECONDS, value=DEFAULT_HOP_SECONDS, step=0.5,
@@ -157,9 +158,7 @@ def build() -> SimpleNamespace:
         session = gr.State(None, delete_callback=_free)
         mic.stream(on_chunk, [mic, session, model, hop, method], [top, spectrogram, timeline, heard, status, session],
                    stream_every=CHUNK_SECONDS, time_limit=LISTEN_LIMIT_SECONDS,
-                   # the queue's default concurrency (LIMITS.queue_concurrency listeners at once; more wait):
-                   # with concurrency_limit=None, Gradio 6.31 stalled two concurrent streams after their first output
                    api_name=False)
         mic.start_recording(on_start, session, [session, recording, send], api_name=False)
         mic.stop_recording(on_stop, session, [session, recording, send], api_name=False)
-    return SimpleNamespace(recording=recording, send=send, no_microphone=NO_MICROPHONE)
+    return SimpleNamespace(recording=recording, send=send)

@@ -146,3 +146,34 @@ def test_segments_and_the_timeline_picture():
         return not (pixel == 255).all()
     assert coloured(0, 0.5) and coloured(0, 1.5) and not coloured(0, 4.5)
     assert coloured(2, 4.5) and not coloured(2, 0.5)
+
+
+def test_the_tab_handler_keeps_two_visitors_apart_and_frees_what_they_leave(served, monkeypatch, tmp_path):
+    """demos.live.on_chunk as Gradio calls it for two visitors whose chunks interleave: each gets a
+    session of its own (window, timeline, recording), the outputs name only their own sound, and a
+    visitor who leaves (gr.State's delete callback) has the recording closed."""
+    import demos.common
+    import demos.live as tab
+    monkeypatch.setattr(demos.common, "OUTPUTS_DIR", tmp_path / "outputs")
+    a = b = None
+    texts = {"a": "", "b": ""}
+    for ca, cb in zip(chunks(as_int16(upsample(tone(3.0, 440))), MIC_RATE),
+                      chunks(as_int16(upsample(noise(3.0))), MIC_RATE)):
+        *out_a, a = tab.on_chunk((MIC_RATE, ca), a, "esc50:cnn", 0.5, "GradCAM")
+        *out_b, b = tab.on_chunk((MIC_RATE, cb), b, "esc50:cnn", 0.5, "GradCAM")
+        for key, out in (("a", out_a), ("b", out_b)):
+            if isinstance(out[3], str):
+                texts[key] = out[3]
+    a.listener.wait(5.0)
+    b.listener.wait(5.0)
+    assert a is not b and a.folder != b.folder
+    assert {r["label"] for r in a.listener.timeline} == {"tone-440"}
+    assert {r["label"] for r in b.listener.timeline} == {"noise"}
+    assert "tone-440" in texts["a"] and "noise" not in texts["a"]
+    assert "noise" in texts["b"] and "tone-440" not in texts["b"]
+    # Stop: the recording to download; a visitor who just leaves has theirs closed by the state's callback
+    _, file_update, send_update = tab.on_stop(a)
+    assert file_update["visible"] and sf.info(file_update["value"]).duration == pytest.approx(3.0, abs=0.1)
+    assert send_update["interactive"]
+    tab._free(b)
+    assert b.listener._wav is None and sf.info(str(b.listener.recording_path)).duration > 2.5
