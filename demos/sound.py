@@ -249,8 +249,7 @@ def build() -> SimpleNamespace:
                                   buttons=["download"])
                 model = gr.Dropdown(choices, value=first, label="Model")
                 method = gr.Dropdown(AUDIO_METHODS, value=AUDIO_DEFAULT_METHOD, label="CAM method",
-                                     info="LayerCAM: a few sharp spots, best at saying when a sound happens; "
-                                          "GradCAM: broader maps")
+                                     info="GradCAM: maps that cover the sound; LayerCAM: a few sharp spots")
                 target = gr.Dropdown(target_choices(first), value=PREDICTED, label="Target class",
                                      filterable=True, allow_custom_value=True, info="Type to search the class names.")
                 hop = gr.Slider(MIN_HOP_SECONDS, MAX_HOP_SECONDS, value=clip, step=0.25, label="Window hop (s)",
