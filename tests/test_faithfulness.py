@@ -1,0 +1,122 @@
+"""models.faithfulness on a synthetic model whose decision depends only on a known region."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from models import faithfulness as fa
+
+H = W = 32
+REGION = (slice(8, 16), slice(20, 28))  # the only cells the model looks at
+
+
+class RegionModel(nn.Module):
+    """p(class) = sigmoid(4 * (mean brightness inside REGION - 0.5)), through a 3x3 conv that is
+    the identity when trained: re-initialising it changes which cells the decision depends on."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 1, 3, padding=1, bias=False)
+        nn.init.zeros_(self.conv.weight)
+        with torch.no_grad():
+            self.conv.weight[0, 0, 1, 1] = 1.0
+
+    def features(self, x):
+        return self.conv(x)
+
+    def forward(self, x):
+        f = self.features(x)
+        return torch.sigmoid(4 * (f[:, 0, REGION[0], REGION[1]].mean((1, 2)) - 0.5))
+
+
+def image() -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(1, H, W, generator=g) * 0.3
+    x[0, REGION[0], REGION[1]] = 0.9  # the evidence for the class
+    return x
+
+
+def exact_map() -> np.ndarray:
+    m = np.zeros((H, W), np.float32)
+    m[REGION] = 1.0
+    return m
+
+
+def shuffled_map() -> np.ndarray:
+    return np.random.default_rng(1).permutation(exact_map().ravel()).reshape(H, W)
+
+
+@pytest.fixture
+def model():
+    return RegionModel().eval()
+
+
+def test_the_exact_map_beats_a_shuffled_one_in_deletion_insertion_and_road(model):
+    x, baseline = image(), torch.zeros(1, H, W)
+    exact = fa.evaluate(model, x, exact_map(), baseline)
+    shuffled = fa.evaluate(model, x, shuffled_map(), baseline)
+    assert exact.deletion.shape == (fa.DEFAULT_STEPS + 1,)
+    assert exact.original == pytest.approx(float(model(x[None]).detach()))
+    # removing the region first kills the score at once; a shuffled order only slowly
+    assert exact.deletion_auc < shuffled.deletion_auc - 0.2
+    assert exact.insertion_auc > shuffled.insertion_auc + 0.2
+    assert exact.deletion[2] < 0.2 < shuffled.deletion[2]  # 10% of the cells: the whole 8x8 region is 6%
+    assert exact.road_drop[10] > shuffled.road_drop[10] + 0.2
+    # the curves end where they must: everything removed / revealed
+    assert exact.deletion[-1] == pytest.approx(float(model(baseline[None]).detach()))
+    assert exact.insertion[-1] == pytest.approx(exact.original)
+
+
+def test_the_curves_go_through_the_model_in_batches(model):
+    calls = []
+
+    def score(batch):
+        calls.append(len(batch))
+        return model(batch)
+
+    fa.curve(score, image(), exact_map(), torch.zeros(1, H, W), steps=20, batch_size=8)
+    assert calls == [8, 8, 5]
+
+
+def test_road_fill_keeps_the_kept_cells_and_fills_from_the_neighbours():
+    x = torch.linspace(0, 1, W).repeat(H, 1)[None]  # a left-to-right ramp
+    mask = torch.zeros(1, H, W)
+    mask[0, 10:20, 10:20] = 1
+    y = fa.road_fill(x, mask, noise=0.0, iterations=200)
+    assert torch.equal(y[mask == 0], x[mask == 0])
+    assert torch.allclose(y[0, 10:20, 10:20], x[0, 10:20, 10:20], atol=0.02)  # a ramp is harmonic
+
+
+def test_a_map_of_the_wrong_grid_is_refused(model):
+    with pytest.raises(ValueError, match="grid"):
+        fa.curve(model, image(), np.zeros((8, 8)), torch.zeros(1, H, W))
+
+
+def test_the_randomisation_check_flags_a_map_that_ignores_the_weights(model):
+    """A gradient map changes when the conv is re-initialised (its sign and scale are random);
+    the input's own edge map does not depend on the model at all."""
+    x = image()
+
+    def gradient_map(m):
+        xx = x[None].clone().requires_grad_(True)
+        m(xx).sum().backward()
+        return (xx.grad[0, 0] * xx[0, 0].detach()).numpy()
+
+    def edge_map(m):
+        img = x[0].numpy()
+        return np.abs(np.diff(img, axis=0, append=img[-1:])) + np.abs(np.diff(img, axis=1, append=img[:, -1:]))
+
+    flagged = fa.sanity(edge_map, model, ["conv"])
+    assert flagged["correlations"] == [1.0] and not flagged["passes"]
+    checked = fa.sanity(gradient_map, model, ["conv"])
+    assert checked["correlations"][0] < 0.5 and checked["passes"], checked
+    assert fa.rank_correlation(gradient_map(model), gradient_map(model)) == pytest.approx(1.0)
+
+
+def test_rank_correlation_and_ranking():
+    a = np.arange(16.0).reshape(4, 4)
+    assert fa.rank_correlation(a, a * 3 + 1) == pytest.approx(1.0)
+    assert fa.rank_correlation(a, -a) == pytest.approx(-1.0)
+    assert fa.rank_correlation(np.zeros((2, 2)), np.zeros((2, 2))) == 1.0
+    assert fa.rank_correlation(np.zeros((2, 2)), a[:2, :2]) == 0.0
+    assert list(fa.ranking(np.array([[0.1, 0.9], [0.5, 0.2]]))) == [1, 2, 3, 0]
