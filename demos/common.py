@@ -14,6 +14,7 @@ from models.errors import InputError, ModelUnavailable
 
 log = logging.getLogger("demo")
 EXAMPLES_DIR = Path(tempfile.gettempdir()) / "xai-lab-examples"
+PREDICTED = "(predicted class)"  # the target-class choice that means "the model's top class"
 # the example recordings shipped with the app (python -m training.examples makes them)
 EXAMPLES_MANIFEST = Path(__file__).resolve().parent.parent / "assets" / "examples" / "examples.json"
 # The files a request returns (overlays, sounds, sweep downloads) are written here, each request

@@ -12,9 +12,8 @@ from models import load_predictor, model_ids, parse_model_id
 from models.cam import DEFAULT_METHOD, METHODS, colorize, overlay
 from models.errors import ModelUnavailable
 
-from .common import SafeImage, image_examples, output_folder, save_png, user_errors
-
-PREDICTED = "(predicted class)"
+from . import faithfulness_panel
+from .common import PREDICTED, SafeImage, image_examples, output_folder, save_png, user_errors
 
 
 def model_choices() -> list[str]:
@@ -118,6 +117,7 @@ def build() -> None:
                     labels = gr.Label(num_top_classes=5, label="Top-5 predictions")
                     download = gr.DownloadButton("Download overlay (PNG)")
                 card = gr.Markdown(describe_model(model_choices()[0]))
+                faithfulness_panel.build(image, model, method, target)
 
         outputs = [labels, over, raw, info, download]
         run.click(explain, [image, model, method, target, alpha], outputs, api_name="explain")

@@ -175,3 +175,27 @@ def sanity(explain: Callable[[torch.nn.Module], np.ndarray], model: torch.nn.Mod
     for k in range(1, len(blocks) + 1):
         correlations.append(rank_correlation(reference, explain(randomised(model, blocks[-k:]))))
     return {"correlations": correlations, "passes": bool(min(correlations) < threshold), "threshold": threshold}
+
+
+def curves_figure(results: dict, title: str = ""):
+    """Deletion and insertion curves of one or more methods ({method: Faithfulness}), side by side,
+    each with its area in the legend (matplotlib's object API: safe in the server's threads)."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=(9.0, 3.4))
+    axes = fig.subplots(1, 2, sharey=True)
+    for method, r in results.items():
+        share = np.linspace(0, 100, len(r.deletion))
+        axes[0].plot(share, r.deletion, label=f"{method} ({r.deletion_auc:.3f})")
+        axes[1].plot(share, r.insertion, label=f"{method} ({r.insertion_auc:.3f})")
+    for ax, name, better in ((axes[0], "Deletion", "lower area is better"),
+                             (axes[1], "Insertion", "higher area is better")):
+        ax.set_title(f"{name}: {better}", fontsize=10, loc="left")
+        ax.set_xlabel(f"% of the cells {'removed' if name == 'Deletion' else 'revealed'}, most highlighted first")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    axes[0].set_ylabel("p(class)")
+    axes[0].set_ylim(-0.02, 1.02)
+    if title:
+        fig.suptitle(title, fontsize=10, x=0.01, ha="left")
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.17, top=0.82 if title else 0.9, wspace=0.06)
+    return fig

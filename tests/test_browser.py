@@ -117,6 +117,22 @@ def test_upload_shows_label_and_overlay(page, coffee_path):
     page.screenshot(path=str(SHOTS / "image_explainer.png"), full_page=True)
 
 
+def test_the_faithfulness_panel_scores_the_map_of_the_image_on_screen(page):
+    """After the coffee upload above: open "How faithful is this map?", score GradCAM's map, then
+    compare the gradient methods: the curves and the ranked table appear, no error."""
+    page.get_by_role("tab", name="Image explainer", exact=True).click()
+    page.locator("#faith").get_by_text("How faithful is this map?").click()
+    page.locator("#faith-score").click()
+    page.locator("#faith-summary").get_by_text("insertion area").wait_for(timeout=60_000)
+    assert "espresso" in page.locator("#faith-summary").inner_text()
+    page.locator("#faith-plot img").wait_for(timeout=30_000)
+    page.locator("#faith-compare").click()
+    page.locator("#faith-summary").get_by_text("best first").wait_for(timeout=90_000)
+    table = page.locator("#faith-summary table")
+    assert table.locator("tbody tr").count() == 4
+    assert_no_errors(page)
+
+
 def test_sensitivity_sweep_shows_gallery_and_summary(page, cat_path):
     page.get_by_role("tab", name="Sensitivity").click()
     sweep_image = page.locator(".block", has=page.get_by_text("Image", exact=True)).locator("input[type=file]")

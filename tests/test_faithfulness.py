@@ -144,3 +144,21 @@ def test_the_image_predictor_scores_its_gradcam_above_a_random_map():
     chance = fa.evaluate(score, x, random_map, fa.blurred(x), steps=10)
     assert result.original == pytest.approx(chance.original, rel=1e-4)
     assert result.deletion_auc < chance.deletion_auc and result.insertion_auc > chance.insertion_auc
+
+
+def test_the_panel_scores_one_map_and_ranks_the_gradient_methods():
+    import re
+    from demos import faithfulness_panel as panel
+    from demos.common import PREDICTED, image_examples
+    cat = next(path for path in image_examples() if path.endswith("chelsea.png"))
+    text, fig = panel.score_map(cat, "imagenet:effnet-lite0", "GradCAM", PREDICTED)
+    assert re.search(r"deletion area \*\*0\.\d{3}\*\*, insertion area \*\*0\.\d{3}\*\*", text), text
+    deletion, insertion = fig.axes[:2]
+    assert len(deletion.lines) == 1 and len(insertion.lines) == 1 and len(deletion.lines[0].get_xdata()) == 21
+    text, fig = panel.compare_methods(cat, "imagenet:effnet-lite0", PREDICTED)
+    rows = [line for line in text.splitlines() if re.match(r"\| \d \|", line)]
+    assert [r.split("|")[2].strip() for r in rows] and sorted(r.split("|")[2].strip() for r in rows) == \
+        sorted(panel.GRADIENT_METHODS)
+    gaps = [float(r.split("|")[4]) - float(r.split("|")[3]) for r in rows]  # insertion - deletion, best first
+    assert gaps == sorted(gaps, reverse=True)
+    assert len(fig.axes[0].lines) == len(panel.GRADIENT_METHODS)
