@@ -1,4 +1,6 @@
 """models.faithfulness on a synthetic model whose decision depends only on a known region."""
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -162,3 +164,29 @@ def test_the_panel_scores_one_map_and_ranks_the_gradient_methods():
     gaps = [float(r.split("|")[4]) - float(r.split("|")[3]) for r in rows]  # insertion - deletion, best first
     assert gaps == sorted(gaps, reverse=True)
     assert len(fig.axes[0].lines) == len(panel.GRADIENT_METHODS)
+
+
+def test_the_study_over_tiny_imagenet_writes_a_row_per_method_and_the_random_baseline(tmp_path):
+    import json
+    import os
+    from conftest import ROOT, run_module
+    from training.config import DEFAULT_DATA_DIR
+    from training.faithfulness import RANDOM
+    root = Path(os.environ.get("DATA_DIR") or DEFAULT_DATA_DIR)
+    if not (root / "tiny-imagenet-200" / "val" / "images").is_dir():
+        pytest.skip("Tiny ImageNet is not on this machine")
+    out = tmp_path / "f.json"
+    log = run_module("training.faithfulness", "--images", 2, "--sanity", 1, "--steps", 5, "--methods", "GradCAM",
+                     "LayerCAM", "--output", out)
+    result = json.loads(out.read_text())
+    assert result["images"] == 2 and set(result["methods"]) == {"GradCAM", "LayerCAM", RANDOM}
+    assert len(result["methods"]["GradCAM"]["randomisation"]) == 4 and "randomisation" not in result["methods"][RANDOM]
+    for m in ("GradCAM", "LayerCAM", RANDOM):
+        assert f"| {m} |" in log
+        assert 0.0 <= result["methods"][m]["deletion"] <= 1.0
+    # a missing data folder is one line and exit 2
+    import subprocess
+    import sys
+    bad = subprocess.run([sys.executable, "-m", "training.faithfulness", "--data-dir", str(tmp_path)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("error: no Tiny ImageNet")
