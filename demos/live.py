@@ -20,7 +20,10 @@ from models.live import (DEFAULT_HOP_SECONDS, HISTORY_SECONDS, MIN_HOP_SECONDS, 
 from .common import output_folder, user_errors
 
 DEFAULT_MODEL = "audioset"
-CHUNK_SECONDS = 0.1       # the browser sends the microphone in chunks this long (Gradio 6 Audio: 0.1 s)
+# asked of the browser: chunks of 0.5 s. Gradio 6.31's Audio widget sets 0.1 s when it mounts and
+# takes the event's value only sometimes (4800- or 24000-sample chunks at 48 kHz, seen at random);
+# the listener takes chunks of any length
+CHUNK_SECONDS = 0.5
 MAX_HOP_SECONDS = 2.0
 LISTEN_LIMIT_SECONDS = 600  # one listening session; Record again to go on
 NO_MICROPHONE = ("No microphone (the widget says \"No microphone found\")? Allow it in the address bar or plug "
