@@ -9,7 +9,6 @@ ImagePredictor.faithfulness computes them; then the same for every gradient meth
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -17,22 +16,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from timing import fmt_ms, fmt_s, timed  # noqa: E402
+from timing import apply_threads, bench_parser, fmt_ms, fmt_s, timed  # noqa: E402
 
 GRADIENT_METHODS = ["GradCAM", "GradCAM++", "XGradCAM", "LayerCAM"]
 TARGETS = {"one": "<= 1.5 s", "compare": "<= 5 s"}
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="imagenet:effnet-lite0")
+    parser = bench_parser(__doc__, "imagenet:effnet-lite0")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args(argv)
     import torch
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     from demos.common import image_examples
     from models import load_predictor
     p = load_predictor(args.model, device="cpu")

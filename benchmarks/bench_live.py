@@ -10,7 +10,6 @@ pictures are ready (chunk length + that work); the tab keeps up while the work s
 """
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from timing import fmt_ms  # noqa: E402
+from timing import apply_threads, bench_parser, fmt_ms  # noqa: E402
 
 TARGET = "<= 60 ms"      # the issue's bar for the default model's work per hop
 MIC_RATE, CHUNK_SECONDS = 48000, 0.1
@@ -27,16 +26,13 @@ RECORDING = ROOT / "assets" / "examples" / "esc50-scene-15s.ogg"
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="audioset")
+    parser = bench_parser(__doc__, "audioset")
     parser.add_argument("--hop", type=float, default=1.0)
     parser.add_argument("--seconds", type=float, default=60.0)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args(argv)
     import numpy as np
     import torch
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     from models import load_predictor
     from models.audio_frontend import load_audio
     from models.live import LiveListener, render_timeline
