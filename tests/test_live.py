@@ -155,6 +155,9 @@ def test_the_tab_handler_keeps_two_visitors_apart_and_frees_what_they_leave(serv
     import demos.common
     import demos.live as tab
     monkeypatch.setattr(demos.common, "OUTPUTS_DIR", tmp_path / "outputs")
+    from functools import partial
+    from models.live import LiveListener
+    monkeypatch.setattr(tab, "LiveListener", partial(LiveListener, background=False))  # frames in order
     a = b = None
     texts = {"a": "", "b": ""}
     for ca, cb in zip(chunks(as_int16(upsample(tone(3.0, 440))), MIC_RATE),
@@ -164,8 +167,6 @@ def test_the_tab_handler_keeps_two_visitors_apart_and_frees_what_they_leave(serv
         for key, out in (("a", out_a), ("b", out_b)):
             if isinstance(out[3], str):
                 texts[key] = out[3]
-    a.listener.wait(5.0)
-    b.listener.wait(5.0)
     assert a is not b and a.folder != b.folder
     assert {r["label"] for r in a.listener.timeline} == {"tone-440"}
     assert {r["label"] for r in b.listener.timeline} == {"noise"}
