@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -120,9 +122,15 @@ def upsample(cam: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     return up.clamp_(0, 1).cpu().numpy().astype(np.float32)
 
 
-def _jet_lut() -> np.ndarray:
+@lru_cache(maxsize=8)
+def colormap_lut(name: str) -> np.ndarray:
+    """A matplotlib colour map as a (256, 3) float32 table of 0-255 RGB values (computed once)."""
     import matplotlib
-    return (matplotlib.colormaps["jet"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+    return (matplotlib.colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.float32)
+
+
+def _jet_lut() -> np.ndarray:
+    return colormap_lut("jet").astype(np.uint8)
 
 
 _LUT = _jet_lut()

@@ -22,6 +22,7 @@ import numpy as np
 import torch.nn.functional as F
 
 from .audio_frontend import prepare
+from .cam import colormap_lut
 
 HISTORY_SECONDS = 10.0     # the scrolling spectrogram's span
 DEFAULT_HOP_SECONDS = 1.0
@@ -207,28 +208,17 @@ class LiveListener:
             pass
 
 
-def _lut(name: str) -> np.ndarray:
-    import matplotlib
-    return (matplotlib.colormaps[name](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.float32)
-
-
-_LUTS: dict[str, np.ndarray] = {}
-
-
 def render(logmel: np.ndarray, cam: np.ndarray) -> np.ndarray:
     """(n_mels, frames) log-mel and a CAM of the last cam.shape[1] frames -> an RGB image, low
     frequencies at the bottom: the spectrogram in grey, the CAM in colour over the window, its
     opacity growing with the CAM (as the Sound tab's figure), a white line where the window starts."""
-    for name in ("gray", "jet"):
-        if name not in _LUTS:
-            _LUTS[name] = _lut(name)
     lo, hi = np.percentile(logmel, 1), logmel.max()
     level = np.clip((logmel - lo) / max(hi - lo, 1e-6), 0, 1)
-    rgb = _LUTS["gray"][(level * 255).astype(np.uint8)]
+    rgb = colormap_lut("gray")[(level * 255).astype(np.uint8)]
     n = min(cam.shape[1], rgb.shape[1])
     heat = np.clip(np.nan_to_num(cam[:, -n:]), 0, 1)
     alpha = (0.15 + 0.65 * heat)[..., None]
-    rgb[:, -n:] = rgb[:, -n:] * (1 - alpha) + _LUTS["jet"][(heat * 255).astype(np.uint8)] * alpha
+    rgb[:, -n:] = rgb[:, -n:] * (1 - alpha) + colormap_lut("jet")[(heat * 255).astype(np.uint8)] * alpha
     if n < rgb.shape[1]:
         rgb[:, -n] = 255.0
     image = rgb[::-1].astype(np.uint8)
@@ -259,8 +249,6 @@ def render_timeline(timeline: list[dict], duration: float, width: int = TIMELINE
     """The top label of each hop over time (as the Sound tab's timeline for long recordings): a row
     per label, a bar per hop coloured by its probability (viridis), seconds along the bottom."""
     from PIL import Image, ImageDraw, ImageFont
-    if "viridis" not in _LUTS:
-        _LUTS["viridis"] = _lut("viridis")
     labels = list(dict.fromkeys(r["label"] for r in reversed(timeline)))[:MAX_LABEL_ROWS][::-1]
     labels = sorted(labels, key=lambda name: next(i for i, r in enumerate(timeline) if r["label"] == name))
     height = 30 + ROW_HEIGHT * max(1, len(labels))
@@ -282,7 +270,7 @@ def render_timeline(timeline: list[dict], duration: float, width: int = TIMELINE
         if r["label"] not in row_of:
             continue
         y = 4 + row_of[r["label"]] * ROW_HEIGHT
-        colour = tuple(int(c) for c in _LUTS["viridis"][int(np.clip(0.15 + 0.75 * r["prob"], 0, 1) * 255)])
+        colour = tuple(int(c) for c in colormap_lut("viridis")[int(np.clip(0.15 + 0.75 * r["prob"], 0, 1) * 255)])
         draw.rectangle([x_of(r["start"]), y + 4, max(x_of(r["end"]) - 1, x_of(r["start"])), y + ROW_HEIGHT - 5],
                        fill=colour)
     axis_y = 4 + len(labels) * ROW_HEIGHT
