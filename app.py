@@ -5,11 +5,13 @@ import os
 from pathlib import Path
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from demos import image_explainer
 from demos import live, sound
 from demos import digits, sensitivity, training
 from demos.common import GRADIO_CACHE_CLEANUP
+from demos.stream_chunks import StreamChunks
 from models.limits import LIMITS
 
 TITLE = "Explainable audio & image classification lab"
@@ -63,6 +65,7 @@ def main() -> None:
         css_paths=[CSS_PATH] if CSS_PATH.exists() else None,
         show_error=True,
         max_file_size=LIMITS.bytes(max(LIMITS.image_upload_mb, LIMITS.audio_upload_mb)),
+        app_kwargs={"middleware": [Middleware(StreamChunks)]},  # the microphone's 0.5 s chunks (Live tab)
     )
 
 

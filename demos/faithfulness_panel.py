@@ -1,6 +1,6 @@
-"""The Image explainer's "How faithful is this map?" panel: deletion / insertion curves and ROAD
-drops for the current image, class and CAM method, or for every gradient method ranked. The
-scores are models.faithfulness's; this wires them to widgets."""
+"""The "How faithful is this map?" panel of the Image explainer and the Sound tab: deletion /
+insertion curves and ROAD drops for the current image or sound, class and CAM method, or for every
+gradient method ranked. The scores are models.faithfulness's; this wires them to widgets."""
 from __future__ import annotations
 
 import time
@@ -14,42 +14,48 @@ from models.faithfulness import curves_figure
 from .common import PREDICTED, user_errors
 
 GRADIENT_METHODS = ["GradCAM", "GradCAM++", "XGradCAM", "LayerCAM"]
-EXPLAINED = ("Deletion: the most highlighted pixels are replaced by a blurred copy first; a faithful map makes "
-             "p(class) fall fast (low area). Insertion: from the blurred copy, they are revealed first; p(class) "
-             "should rise fast (high area). ROAD: the top 10/20/50% are filled in from their neighbours (no "
-             "blur artefacts) and the drop in p(class) is shown; a larger drop means the map found what matters.")
+EXPLAINED = {
+    "image": ("Deletion: the most highlighted pixels are replaced by a blurred copy first; a faithful map makes "
+              "p(class) fall fast (low area). Insertion: from the blurred copy, they are revealed first; p(class) "
+              "should rise fast (high area). ROAD: the top 10/20/50% are filled in from their neighbours (no "
+              "blur artefacts) and the drop in p(class) is shown; a larger drop means the map found what matters."),
+    "audio": ("On the model's own input, the log-mel of the window where the class is most likely. Deletion: the "
+              "most highlighted time-frequency cells are set to the clip's noise floor first; a faithful map makes "
+              "p(class) fall fast (low area). Insertion: from the noise floor, they are put back first; p(class) "
+              "should rise fast (high area). ROAD: the top 10/20/50% are filled in from their neighbours and the "
+              "drop in p(class) is shown; a larger drop means the map found what matters."),
+}
+ASK = {"image": "Upload an image (or pick an example) first.",
+       "audio": "Upload or record a sound (or pick an example) first."}
 
 
-def _scores(image_path, model_id: str, method: str, target: str):
-    if image_path is None:
-        raise gr.Error("Upload an image (or pick an example) first.", print_exception=False)
+def _scores(path, model_id: str, method: str, target: str, modality: str):
+    if path is None:
+        raise gr.Error(ASK[modality], print_exception=False)
     predictor = load_predictor(model_id)
-    if predictor.modality != "image":
-        raise gr.Error(f"{model_id} is not an image model.", print_exception=False)
-    return predictor, predictor.faithfulness(image_path, method, None if target in (None, "", PREDICTED) else target)
+    if predictor.modality != modality:
+        raise gr.Error(f"{model_id} is not {'an image' if modality == 'image' else 'a sound'} model.",
+                       print_exception=False)
+    return predictor, predictor.faithfulness(path, method, None if target in (None, "", PREDICTED) else target)
 
 
 def _road(r) -> str:
     return ", ".join(f"{p}%: {drop:+.3f}" for p, drop in r.road_drop.items())
 
 
-@user_errors
-@on_gpu
-def score_map(image_path, model_id: str, method: str, target: str):
+def score_map(path, model_id: str, method: str, target: str, modality: str = "image"):
     start = time.perf_counter()
-    predictor, (r, t) = _scores(image_path, model_id, method, target)
+    predictor, (r, t) = _scores(path, model_id, method, target, modality)
     text = (f"**{method}** for **{predictor.labels[t]}** (p = {r.original:.3f}): deletion area **{r.deletion_auc:.3f}**, "
             f"insertion area **{r.insertion_auc:.3f}**; ROAD drop {_road(r)} - {time.perf_counter() - start:.1f} s")
     return text, curves_figure({method: r})
 
 
-@user_errors
-@on_gpu
-def compare_methods(image_path, model_id: str, target: str):
+def compare_methods(path, model_id: str, target: str, modality: str = "image"):
     start = time.perf_counter()
     results, label = {}, ""
     for method in GRADIENT_METHODS:
-        predictor, (r, t) = _scores(image_path, model_id, method, target)
+        predictor, (r, t) = _scores(path, model_id, method, target, modality)
         results[method], label = r, predictor.labels[t]
     ranked = sorted(results, key=lambda m: results[m].insertion_auc - results[m].deletion_auc, reverse=True)
     rows = [f"| {i} | {m} | {results[m].deletion_auc:.3f} | {results[m].insertion_auc:.3f} | {_road(results[m])} |"
@@ -60,14 +66,28 @@ def compare_methods(image_path, model_id: str, target: str):
     return text, curves_figure(results)
 
 
-def build(image, model, method, target) -> None:
-    """Inside the Image explainer: an accordion wired to the tab's own inputs."""
-    with gr.Accordion("How faithful is this map?", open=False, elem_id="faith"):
-        gr.Markdown(EXPLAINED)
+def build(source, model, method, target, modality: str = "image") -> None:
+    """Inside the Image explainer (modality "image") or the Sound tab ("audio"): an accordion wired to
+    the tab's own inputs. Element ids: faith-* in the Image explainer, faith-sound-* in the Sound tab."""
+    tag = "faith" if modality == "image" else "faith-sound"
+
+    @user_errors
+    @on_gpu
+    def one_map(path, model_id: str, method: str, target: str):
+        return score_map(path, model_id, method, target, modality)
+
+    @user_errors
+    @on_gpu
+    def every_method(path, model_id: str, target: str):
+        return compare_methods(path, model_id, target, modality)
+
+    with gr.Accordion("How faithful is this map?", open=False, elem_id=tag):
+        gr.Markdown(EXPLAINED[modality])
         with gr.Row():
-            one = gr.Button("Score this map", elem_id="faith-score")
-            every = gr.Button("Compare the gradient methods", elem_id="faith-compare")
-        summary = gr.Markdown(elem_id="faith-summary")
-        plot = gr.Plot(show_label=False, format="png", elem_id="faith-plot")
-    one.click(score_map, [image, model, method, target], [summary, plot], api_name="faithfulness")
-    every.click(compare_methods, [image, model, target], [summary, plot], api_name="compare_methods")
+            one = gr.Button("Score this map", elem_id=f"{tag}-score")
+            every = gr.Button("Compare the gradient methods", elem_id=f"{tag}-compare")
+        summary = gr.Markdown(elem_id=f"{tag}-summary")
+        plot = gr.Plot(show_label=False, format="png", elem_id=f"{tag}-plot")
+    prefix = "" if modality == "image" else "sound_"
+    one.click(one_map, [source, model, method, target], [summary, plot], api_name=f"{prefix}faithfulness")
+    every.click(every_method, [source, model, target], [summary, plot], api_name=f"{prefix}compare_methods")

@@ -18,12 +18,9 @@ from models.live import (DEFAULT_HOP_SECONDS, HISTORY_SECONDS, MIN_HOP_SECONDS, 
                          segments)
 
 from .common import output_folder, user_errors
+from .stream_chunks import CHUNK_SECONDS  # the browser's chunks (the app serves the widget that keeps to it)
 
 DEFAULT_MODEL = "audioset"
-# asked of the browser: chunks of 0.5 s. Gradio 6.31's Audio widget sets 0.1 s when it mounts and
-# takes the event's value only sometimes (4800- or 24000-sample chunks at 48 kHz, seen at random);
-# the listener takes chunks of any length
-CHUNK_SECONDS = 0.5
 MAX_HOP_SECONDS = 2.0
 LISTEN_LIMIT_SECONDS = 600  # one listening session; Record again to go on
 NO_MICROPHONE = ("No microphone (the widget says \"No microphone found\")? Allow it in the address bar or plug "
@@ -82,7 +79,7 @@ def status_text(session: Session, frame) -> str:
     return text
 
 
-@on_gpu  # ZeroGPU Spaces: a GPU for each analysis (not for each 0.1 s chunk); a no-op elsewhere
+@on_gpu  # ZeroGPU Spaces: a GPU for each analysis (not for each chunk); a no-op elsewhere
 def run_analysis(fn, *args):
     return fn(*args)
 

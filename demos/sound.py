@@ -20,7 +20,7 @@ from models.audio_predictor import AUDIO_DEFAULT_METHOD, AUDIO_METHODS
 from models.errors import ModelUnavailable
 from models.limits import LIMITS
 
-from . import image_explainer
+from . import faithfulness_panel, image_explainer
 from .common import example_recordings, output_folder, user_errors
 from .image_explainer import PREDICTED, target_choices
 
@@ -273,6 +273,7 @@ def build() -> SimpleNamespace:
                                       elem_id="sound-spectrogram")
                 timeline = gr.Plot(label="Top label per window", format="png", visible=False, show_label=False)
                 card = gr.Markdown(describe_model(first))
+                faithfulness_panel.build(audio, model, method, target, modality="audio")
 
         inputs = [audio, model, method, target, hop]
         outputs = [top5, spectrogram, heard, original, timeline, info]

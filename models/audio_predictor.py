@@ -46,6 +46,26 @@ def _graph_from(layer: torch.nn.Module):
         handle.remove()
 
 
+@contextmanager
+def input_scorer(model: torch.nn.Module, activate, target: int, samples: int):
+    """score(batch) -> p(target) for a batch of the model's inputs after its front end (log-mels,
+    (B, C, mels, frames)): the model runs on silence with its front end's output replaced by the
+    batch. What the faithfulness curves perturb. No CAM may run on `model` while this is open."""
+    given = {}
+    hook = model.frontend.register_forward_hook(lambda _m, _i, _o: given["x"])
+    device = next(model.parameters()).device
+    silence = torch.zeros(1, samples, device=device)
+
+    def score(batch: torch.Tensor) -> torch.Tensor:
+        given["x"] = batch.to(device)
+        with torch.inference_mode():
+            return activate(model(silence.expand(len(batch), -1)))[:, target]
+    try:
+        yield score
+    finally:
+        hook.remove()
+
+
 @dataclass
 class AudioAnalysis:
     waveform: np.ndarray          # mono, at the model's sample rate
@@ -124,6 +144,31 @@ class AudioPredictor(Predictor):
             mel = self.model.frontend.mel(torch.from_numpy(y)[None].to(self.device))
             db = self.model.frontend.compress(mel.unsqueeze(1))
         return db[0, 0].cpu().numpy()
+
+    def faithfulness(self, x, method: str = AUDIO_DEFAULT_METHOD, target=None, steps: int | None = None):
+        """How faithful the CAM of one window and class is (models.faithfulness), on the model's own
+        input (its log-mel after the front end): deletion and insertion curves with removed cells set
+        to the clip's noise floor, ROAD drops. The window is the one where the class is most likely
+        (a clip of the model's length is one window). Returns (Faithfulness, the class id)."""
+        from . import faithfulness as fa
+        if method not in AUDIO_METHODS:
+            raise ValueError(f"{method} is not available for sound models; choose one of {AUDIO_METHODS}")
+        wins, _ = self._windows(self.load(x))
+        t = self.target_index(target)
+        if len(wins) > 1:
+            probs_w = self._window_probs(wins)
+            t = int(probs_w.mean(0).argmax()) if t is None else t
+            wins = wins[int(probs_w[:, t].argmax())][None]
+        win = wins[:1]
+        _, cams, t = self._window_cams(win, method, t)
+        with self._lock:
+            with torch.inference_mode():
+                spec = self.model.frontend(torch.from_numpy(win).to(self.device))[0].cpu()
+            cam = cams[0] / cams[0].max() if cams[0].max() > 0 else cams[0]
+            heat = cam_lib.upsample(cam, tuple(spec.shape[-2:]))
+            with input_scorer(self.model, self.activate, t, win.shape[1]) as score:
+                result = fa.evaluate(score, spec, heat, fa.noise_floor(spec), steps or fa.DEFAULT_STEPS)
+        return result, t
 
     def explain(self, x, method: str = AUDIO_DEFAULT_METHOD, target=None) -> np.ndarray:
         """CAM on the recording's log-mel grid (n_mels, frames), values in [0, 1]."""

@@ -177,6 +177,22 @@ def test_sound_tab_shows_spectrogram_cam_and_what_the_model_heard(page):
     page.screenshot(path=str(SHOTS / "sound.png"), full_page=True)
 
 
+def test_the_sound_faithfulness_panel_scores_the_map_of_the_sound_on_screen(page):
+    """After the scene above: the Sound tab's "How faithful is this map?" scores GradCAM's map on the
+    model's log-mel, then ranks the gradient methods; no error."""
+    page.get_by_role("tab", name="Sound", exact=True).click()
+    page.locator("#faith-sound").get_by_text("How faithful is this map?").click()
+    page.locator("#faith-sound-score").click()
+    summary = page.locator("#faith-sound-summary")
+    summary.get_by_text("insertion area").wait_for(timeout=60_000)
+    assert summary.inner_text().startswith("GradCAM for ")
+    page.locator("#faith-sound-plot img").wait_for(timeout=30_000)
+    page.locator("#faith-sound-compare").click()
+    summary.get_by_text("best first").wait_for(timeout=90_000)
+    assert summary.locator("table tbody tr").count() == 4
+    assert_no_errors(page)
+
+
 def test_digits_tab_fuses_a_drawing_and_a_voice(page, tmp_path):
     import subprocess
     if shutil.which("espeak-ng") is None:
@@ -292,6 +308,30 @@ def test_live_listening_hears_a_dog_then_a_siren_and_sends_the_recording_to_the_
         assert_no_errors(page)
     finally:
         browser.close()
+
+
+def test_two_live_listeners_each_see_only_their_own_sound(playwright, app_server, tmp_path):
+    """Two visitors listening at once (two browsers, each its own fake microphone): each page's
+    timeline names only what its own microphone played."""
+    needs_base()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    dog = browser_hearing(playwright, mic_file(tmp_path / "a", "esc50-dog.ogg"))
+    siren = browser_hearing(playwright, mic_file(tmp_path / "b", "esc50-siren.ogg"))
+    try:
+        page_a, page_b = open_live(dog, app_server), open_live(siren, app_server)
+        until_a, until_b = record(page_a, 8.0), record(page_b, 8.0)
+        heard_a, heard_b = stop(page_a, until_a), stop(page_b, until_b)
+        dogs = [label for label in heard_a if label in DOG_LIKE or "dog" in label.lower()]
+        sirens = [label for label in heard_b if label in SIREN_LIKE or "siren" in label.lower()]
+        assert dogs and sirens, (heard_a, heard_b, page_b.locator("#live-segments").inner_text(), page_b.locator("#live-status").inner_text())
+        assert not any(label in SIREN_LIKE or "siren" in label.lower() for label in heard_a), heard_a
+        assert not any(label in DOG_LIKE or "dog" in label.lower() for label in heard_b), heard_b
+        for page in (page_a, page_b):
+            assert_no_errors(page)
+    finally:
+        dog.close()
+        siren.close()
 
 
 def test_the_live_tab_without_a_microphone_says_so_and_where_to_go_instead(page):

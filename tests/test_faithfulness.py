@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from models import faithfulness as fa
+from test_sound import served  # noqa: F401 (fixture: the tiny synthetic sound model as esc50:cnn)
 
 H = W = 32
 REGION = (slice(8, 16), slice(20, 28))  # the only cells the model looks at
@@ -179,7 +180,7 @@ def test_the_study_over_tiny_imagenet_writes_a_row_per_method_and_the_random_bas
     log = run_module("training.faithfulness", "--images", 2, "--sanity", 1, "--steps", 5, "--methods", "GradCAM",
                      "LayerCAM", "--output", out)
     result = json.loads(out.read_text())
-    assert result["images"] == 2 and set(result["methods"]) == {"GradCAM", "LayerCAM", RANDOM}
+    assert result["inputs"] == 2 and set(result["methods"]) == {"GradCAM", "LayerCAM", RANDOM}
     assert len(result["methods"]["GradCAM"]["randomisation"]) == 4 and "randomisation" not in result["methods"][RANDOM]
     for m in ("GradCAM", "LayerCAM", RANDOM):
         assert f"| {m} |" in log
@@ -190,3 +191,74 @@ def test_the_study_over_tiny_imagenet_writes_a_row_per_method_and_the_random_bas
     bad = subprocess.run([sys.executable, "-m", "training.faithfulness", "--data-dir", str(tmp_path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and bad.stderr.strip().startswith("error: no Tiny ImageNet")
+
+
+def test_a_sound_map_is_scored_on_the_model_input_with_the_noise_floor_baseline(served, tmp_path):
+    """The Sound tab's panel: the tiny synthetic sound model's map of a tone, scored on its log-mel
+    with removed cells at the clip's noise floor: removing every cell loses the tone, and the map's
+    order takes p(class) down faster than it brings it back."""
+    import re
+    import soundfile as sf
+    from demos import faithfulness_panel as panel
+    from demos.common import PREDICTED
+    from models import load_predictor
+    from test_sound import SR, tone
+    p = load_predictor("esc50:cnn", device="cpu")
+    clip = np.concatenate([np.zeros(SR // 4, np.float32), tone(0.5, 440.0), np.zeros(SR // 4, np.float32)])
+    result, t = p.faithfulness(clip, "GradCAM")
+    assert p.labels[t] == "tone-440" and result.original > 0.5
+    assert len(result.deletion) == len(result.insertion) == 21
+    assert result.deletion[-1] < result.original - 0.1  # all cells at the noise floor: less of a tone
+    assert result.deletion_auc < result.insertion_auc
+    path = tmp_path / "tone.wav"
+    sf.write(path, clip, SR)
+    text, fig = panel.score_map(str(path), "esc50:cnn", "GradCAM", PREDICTED, modality="audio")
+    assert re.search(r"for \*\*tone-440\*\*.*deletion area \*\*0\.\d{3}\*\*", text), text
+    text, _ = panel.compare_methods(str(path), "esc50:cnn", PREDICTED, modality="audio")
+    assert len([line for line in text.splitlines() if re.match(r"\| \d \|", line)]) == 4
+    with pytest.raises(Exception, match="not a sound model"):
+        panel.score_map(str(path), "imagenet:effnet-lite0", "GradCAM", PREDICTED, modality="audio")
+    with pytest.raises(ValueError, match="not available for sound"):
+        p.faithfulness(clip, "ScoreCAM")
+
+
+def test_energy_in_the_box_and_the_centre_baseline_map():
+    from training.faithfulness import centre_map, energy_in_box
+    heat = np.zeros((10, 20), np.float32)
+    heat[2:4, 5:10] = 1.0  # 10 cells in the box x 5-10, y 2-4
+    heat[8, 18] = 1.0      # one outside
+    assert energy_in_box(heat, (5, 2, 5, 2)) == pytest.approx(10 / 11)
+    assert energy_in_box(heat, (0, 0, 20, 10)) == pytest.approx(1.0)
+    assert energy_in_box(np.zeros((4, 4), np.float32), (0, 0, 2, 2)) == 0.0
+    c = centre_map((10, 20))
+    assert np.unravel_index(int(c.argmax()), c.shape) in {(4, 9), (4, 10), (5, 9), (5, 10)}
+    assert 0.45 < energy_in_box(c, (5, 2.5, 10, 5)) < 0.65  # one sigma each way of two: ~(0.68 / 0.95) ** 2
+
+
+@pytest.mark.parametrize("model_id", ["cub:effnet-lite0", "esc50"])
+def test_the_study_on_cub_and_esc50_scores_real_inputs(model_id):
+    """Two real inputs each: a CUB image (with the energy in the bird's box next to the centre
+    baseline's) and an ESC-50 fold-5 clip (on the log-mel, noise-floor baseline)."""
+    import os
+    from models import load_predictor
+    from models.errors import ModelUnavailable
+    from training.config import DEFAULT_DATA_DIR
+    from training.faithfulness import CENTRE, RANDOM, inputs_for, study, table
+    root = Path(os.environ.get("DATA_DIR") or DEFAULT_DATA_DIR)
+    try:
+        predictor = load_predictor(model_id, device="cpu")
+        probes, described = inputs_for(predictor, root, 2)
+    except (FileNotFoundError, ModelUnavailable) as exc:
+        pytest.skip(f"not on this machine: {exc}")
+    result = study(predictor, probes, ["GradCAM"], sanity_images=1, steps=5, log=lambda *a, **k: None)
+    methods = result["methods"]
+    assert result["inputs"] == 2 and len(methods["GradCAM"]["randomisation"]) == 4
+    for m in ("GradCAM", RANDOM):
+        assert methods[m]["deletion"] != methods[m]["insertion"]
+    if model_id.startswith("cub"):
+        assert described.startswith("2 CUB test images") and set(methods) == {"GradCAM", RANDOM, CENTRE}
+        assert 0.0 < methods[CENTRE]["energy"] < 1.0 and "energy" in methods["GradCAM"]
+        assert "CAM mass inside the box" in table(result)
+    else:
+        assert described == "2 ESC-50 fold-5 clips" and set(methods) == {"GradCAM", RANDOM}
+        assert "energy" not in methods["GradCAM"]

@@ -178,3 +178,32 @@ def test_the_tab_handler_keeps_two_visitors_apart_and_frees_what_they_leave(serv
     assert send_update["interactive"]
     tab._free(b)
     assert b.listener._wav is None and sf.info(str(b.listener.recording_path)).duration > 2.5
+
+
+def test_the_app_serves_the_microphone_widget_with_half_second_chunks():
+    """Gradio 6.31's Audio widget forces 0.1 s chunks when it mounts (two such streams stall each
+    other); the app's middleware serves its script with CHUNK_SECONDS instead and passes every other
+    request through. The installed Gradio must still hold the one assignment the patch replaces."""
+    import gradio as gr
+    from fastapi.testclient import TestClient
+    from starlette.middleware import Middleware
+
+    from demos.stream_chunks import ASSETS, CHUNK_SECONDS, FORCED, StreamChunks, patched
+    scripts = [p for p in ASSETS.glob("audio-*.js") if FORCED.search(p.read_text(encoding="utf-8"))]
+    assert len(scripts) == 1, "Gradio's microphone widget changed: check demos/stream_chunks.py"
+    name = scripts[0].name
+    body = patched(name).decode()
+    assert f".props.stream_every={CHUNK_SECONDS};" in body and not FORCED.search(body)
+    assert len(body) == len(scripts[0].read_text(encoding="utf-8")) + len(str(CHUNK_SECONDS)) - 2
+    assert patched("../../../blocks.py") is None and patched("audio-missing.js") is None
+
+    with gr.Blocks() as demo:
+        gr.Markdown("hello")
+    from gradio.routes import App
+    app = App.create_app(demo, app_kwargs={"middleware": [Middleware(StreamChunks)]})
+    client = TestClient(app)
+    served = client.get(f"/assets/{name}")
+    assert served.status_code == 200 and served.text == body
+    assert served.headers["content-type"].startswith("text/javascript")
+    other = next(p.name for p in ASSETS.glob("*.js") if not p.name.startswith("audio-"))
+    assert client.get(f"/assets/{other}").content == (ASSETS / other).read_bytes()  # untouched

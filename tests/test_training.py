@@ -132,6 +132,42 @@ def test_weight_average_follows_its_formula_and_is_what_fit_keeps():
     assert again["accuracy"] > 0.5
 
 
+def test_wise_keeps_the_interpolation_between_the_start_and_the_trained_weights():
+    """train.wise: what fit keeps (and scores) is (1 - a) * start + a * trained, integer buffers from
+    the trained model; train.wise_report scores other values of a on the validation split."""
+    from training.common import build
+    from training.datasets import load_task_data
+    from training.engine import evaluate, fit, interpolate, seed_everything
+    start = {"w": torch.zeros(3), "n": torch.tensor(1)}
+    end = {"w": torch.tensor([2.0, 4.0, -2.0]), "n": torch.tensor(7)}
+    mixed = interpolate(start, end, 0.25)
+    assert torch.allclose(mixed["w"], torch.tensor([0.5, 1.0, -0.5])) and int(mixed["n"]) == 7
+
+    base = ["train.epochs=2", "train.eval_train=false", "train.eval_test=false", "data.train_subset=256",
+            "train.select=last"]
+    cfg = load_config(SYNTH, base)
+    data = load_task_data(cfg, ROOT)
+    seed_everything(0)  # the same initial weights for both runs
+    plain, _, _ = fit(cfg, build(cfg, data), data, torch.device("cpu"), log=lambda *_: None)
+    cfg = load_config(SYNTH, base + ["train.wise=0.5"])
+    seed_everything(0)
+    model = build(cfg, data)
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
+    state, history, _ = fit(cfg, model, data, torch.device("cpu"), log=lambda *_: None)
+    weight = next(k for k, v in initial.items() if v.dtype.is_floating_point and v.dim() > 1)
+    assert torch.allclose(state[weight], 0.5 * initial[weight] + 0.5 * plain[weight], atol=1e-6)
+    assert not torch.allclose(state[weight], plain[weight])
+    model.load_state_dict(state)
+    again = evaluate(model, data.val, len(data.labels), torch.device("cpu"))["accuracy"]
+    assert again == pytest.approx(history[-1]["val_accuracy"])  # the interpolation is what was scored
+    cfg = load_config(SYNTH, base + ["train.wise_report=[0.5,1.0]"])
+    _, history, _ = fit(cfg, build(cfg, data), data, torch.device("cpu"), log=lambda *_: None)
+    assert history[-1]["wise_1"] == pytest.approx(history[-1]["val_accuracy"])
+    assert "wise_0.5" in history[0] and "wise_0.5" in history[-1]
+    with pytest.raises(ValueError, match="train.wise"):
+        fit(load_config(SYNTH, base + ["train.wise=1.5"]), build(cfg, data), data, torch.device("cpu"))
+
+
 def test_channels_last_training_keeps_the_model_and_its_outputs():
     """train.channels_last only changes the memory layout: the network trains, its weights load
     into a plain model, and both give the same outputs."""

@@ -58,6 +58,12 @@ def render(ckpt: dict, name: str) -> str:
             lines += [f"| {r['label']} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} | {int(r['support'])} |"
                       for r in report]
             lines.append("")
+    if m.get("faithfulness"):
+        from .faithfulness import table
+        f = m["faithfulness"]
+        lines += ["## How faithful the CAM methods are", "",
+                  f"`python -m training.faithfulness --model {cfg.get('task', '?')}:{name} --card`: {f['described']}, "
+                  f"the predicted class, {f['steps']} steps per curve (models/faithfulness.py).", "", table(f), ""]
     if cfg.get("notes"):
         lines += ["## Notes", "", str(cfg["notes"]), ""]
     return "\n".join(lines)
