@@ -168,6 +168,31 @@ def test_wise_keeps_the_interpolation_between_the_start_and_the_trained_weights(
         fit(load_config(SYNTH, base + ["train.wise=1.5"]), build(cfg, data), data, torch.device("cpu"))
 
 
+def test_wise_after_the_fact_rebuilds_the_start_the_trainer_used(cfg_path, tmp_path):
+    """training.wise on a finished run at alpha 0.5 gives the weights the trainer keeps with
+    train.wise=0.5 (so it found the same start); alpha 1 gives back the run; a bad alpha exits 2."""
+    from models.checkpoint import load_checkpoint
+    quick = ["--set", "train.epochs=2", "--set", "data.train_subset=256", "--set", "train.eval_train=false"]
+    run("training.train", "--config", cfg_path, *quick, "--set", f"output={tmp_path / 'end.pt'}")
+    run("training.train", "--config", cfg_path, *quick, "--set", "train.wise=0.5", "--set",
+        f"output={tmp_path / 'mixed.pt'}")
+    for alpha, name in ((0.5, "half.pt"), (1.0, "same.pt")):
+        log = run("training.wise", "--config", cfg_path, *quick, "--checkpoint", tmp_path / "end.pt", "--alpha", alpha,
+                  "--output", tmp_path / name)
+        assert "validation accuracy" in log
+    end, mixed = load_checkpoint(tmp_path / "end.pt"), load_checkpoint(tmp_path / "mixed.pt")
+    half, same = load_checkpoint(tmp_path / "half.pt"), load_checkpoint(tmp_path / "same.pt")
+    floats = [k for k, v in end["state_dict"].items() if v.dtype.is_floating_point]
+    assert all(torch.allclose(same["state_dict"][k], end["state_dict"][k]) for k in floats)
+    assert all(torch.allclose(half["state_dict"][k], mixed["state_dict"][k], atol=1e-6) for k in floats)
+    assert not all(torch.allclose(half["state_dict"][k], end["state_dict"][k]) for k in floats)
+    assert half["metrics"]["val_accuracy"] == pytest.approx(mixed["metrics"]["val_accuracy"])
+    bad = subprocess.run([sys.executable, "-m", "training.wise", "--config", str(cfg_path), "--checkpoint",
+                          str(tmp_path / "end.pt"), "--alpha", "1.5", "--output", str(tmp_path / "x.pt")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: --alpha must be in (0, 1], got 1.5"
+
+
 def test_channels_last_training_keeps_the_model_and_its_outputs():
     """train.channels_last only changes the memory layout: the network trains, its weights load
     into a plain model, and both give the same outputs."""
