@@ -246,7 +246,7 @@ def build() -> SimpleNamespace:
         with gr.Row():
             with gr.Column(scale=1):
                 audio = SafeAudio(sources=["upload", "microphone"], type="filepath", label="Sound",
-                                  buttons=["download"])
+                                  buttons=["download"], elem_id="sound-input")
                 model = gr.Dropdown(choices, value=first, label="Model")
                 method = gr.Dropdown(AUDIO_METHODS, value=AUDIO_DEFAULT_METHOD, label="CAM method",
                                      info="GradCAM: maps that cover the sound; LayerCAM: a few sharp spots")

@@ -168,6 +168,7 @@ def test_sound_tab_shows_spectrogram_cam_and_what_the_model_heard(page):
     """The 15 s ESC-50 scene (dog, siren, church bells): top-5, spectrogram + CAM, the re-synthesis, the timeline."""
     page.get_by_role("tab", name="Sound").click()
     page.get_by_text("15 s: dog, siren").first.click()  # an example shipped in assets/examples
+    page.locator("#sound-input audio").first.wait_for(state="attached", timeout=30_000)  # its value has arrived
     page.get_by_role("button", name="Analyze", exact=True).click()
     top5 = page.locator(".block", has=page.get_by_text("Top-5 predictions", exact=True)).last
     top5.locator(".confidence-set, .output-class, [data-testid='label-output-value']").first.wait_for(timeout=90_000)
@@ -324,7 +325,8 @@ def test_two_live_listeners_each_see_only_their_own_sound(playwright, app_server
         heard_a, heard_b = stop(page_a, until_a), stop(page_b, until_b)
         dogs = [label for label in heard_a if label in DOG_LIKE or "dog" in label.lower()]
         sirens = [label for label in heard_b if label in SIREN_LIKE or "siren" in label.lower()]
-        assert dogs and sirens, (heard_a, heard_b, page_b.locator("#live-segments").inner_text(), page_b.locator("#live-status").inner_text())
+        assert dogs and sirens, (heard_a, heard_b, page_a.locator("#live-status").inner_text(),
+                                 page_b.locator("#live-status").inner_text())
         assert not any(label in SIREN_LIKE or "siren" in label.lower() for label in heard_a), heard_a
         assert not any(label in DOG_LIKE or "dog" in label.lower() for label in heard_b), heard_b
         for page in (page_a, page_b):
