@@ -172,7 +172,8 @@ def study(predictor, probes: list[Callable[[], Probe]], methods: list[str], sani
                 sanity[m].append(fa.sanity(lambda net, m=m: cam_of(net, m, t)[0], model, blocks)["correlations"])
         if (i + 1) % 10 == 0 or i + 1 == len(probes):
             log(f"{i + 1}/{len(probes)} inputs, {time.time() - start:.0f} s", flush=True)
-    out = {"inputs": len(probes), "steps": steps, "blocks": blocks, "methods": {}}
+    out = {"inputs": len(probes), "steps": steps, "blocks": blocks, "sanity_inputs": min(sanity_images, len(probes)),
+           "methods": {}}
     for m, r in rows.items():
         entry = {k: float(np.mean(v)) for k, v in r.items() if v}
         if m in sanity and sanity[m]:
@@ -253,8 +254,7 @@ def record(model_id: str, result: dict) -> None:
     task, entry = parse_model_id(model_id)
     path = task.checkpoint_path(entry.name)
     ckpt = load_checkpoint(path)
-    ckpt["metrics"]["faithfulness"] = {"described": result["described"], "steps": result["steps"],
-                                       "methods": result["methods"]}
+    ckpt["metrics"]["faithfulness"] = {k: result[k] for k in ("described", "steps", "sanity_inputs", "methods")}
     print(f"wrote {save_in_place(ckpt, path)}")
 
 

@@ -63,7 +63,8 @@ def render(ckpt: dict, name: str) -> str:
         f = m["faithfulness"]
         lines += ["## How faithful the CAM methods are", "",
                   f"`python -m training.faithfulness --model {cfg.get('task', '?')}:{name} --card`: {f['described']}, "
-                  f"the predicted class, {f['steps']} steps per curve (models/faithfulness.py).", "", table(f), ""]
+                  f"the predicted class, {f['steps']} steps per curve (models/faithfulness.py); the randomisation "
+                  f"check on the first {f.get('sanity_inputs', '?')}.", "", table(f), ""]
     if cfg.get("notes"):
         lines += ["## Notes", "", str(cfg["notes"]), ""]
     return "\n".join(lines)
