@@ -236,7 +236,7 @@ def test_energy_in_the_box_and_the_centre_baseline_map():
 
 
 @pytest.mark.parametrize("model_id", ["cub:effnet-lite0", "esc50"])
-def test_the_study_on_cub_and_esc50_scores_real_inputs(model_id):
+def test_the_study_on_cub_and_esc50_scores_real_inputs(model_id, tmp_path):
     """Two real inputs each: a CUB image (with the energy in the bird's box next to the centre
     baseline's) and an ESC-50 fold-5 clip (on the log-mel, noise-floor baseline)."""
     import os
@@ -255,7 +255,15 @@ def test_the_study_on_cub_and_esc50_scores_real_inputs(model_id):
     assert result["inputs"] == 2 and len(methods["GradCAM"]["randomisation"]) == 4
     for m in ("GradCAM", RANDOM):
         assert methods[m]["deletion"] != methods[m]["insertion"]
+    result["described"] = described
     if model_id.startswith("cub"):
+        import shutil
+        from models.registry import parse_model_id
+        from training.faithfulness import record
+        task, entry = parse_model_id(model_id)
+        copy = Path(shutil.copy(task.checkpoint_path(entry.name), tmp_path / "cub.pt"))
+        card = record(copy, result).read_text()
+        assert "## How faithful the CAM methods are" in card and "| centre (Gaussian) | - |" in card
         assert described.startswith("2 CUB test images") and set(methods) == {"GradCAM", RANDOM, CENTRE}
         assert 0.0 < methods[CENTRE]["energy"] < 1.0 and "energy" in methods["GradCAM"]
         assert "CAM mass inside the box" in table(result)

@@ -242,20 +242,21 @@ def main(argv=None) -> int:
           f"{min(args.sanity, len(probes))}")
     print(table(result))
     if args.card:
-        record(predictor.model_id, result)
+        from models.registry import parse_model_id
+        task, entry = parse_model_id(predictor.model_id)
+        record(task.checkpoint_path(entry.name), result)
     return 0
 
 
-def record(model_id: str, result: dict) -> None:
-    """The figures into the checkpoint's metrics (`faithfulness`) and its model card."""
+def record(path, result: dict) -> Path:
+    """The figures into the checkpoint's metrics (`faithfulness`) and its model card (returned)."""
     from models.checkpoint import load_checkpoint
-    from models.registry import parse_model_id
     from .common import save_in_place
-    task, entry = parse_model_id(model_id)
-    path = task.checkpoint_path(entry.name)
     ckpt = load_checkpoint(path)
     ckpt["metrics"]["faithfulness"] = {k: result[k] for k in ("described", "steps", "sanity_inputs", "methods")}
-    print(f"wrote {save_in_place(ckpt, path)}")
+    card = save_in_place(ckpt, path)
+    print(f"wrote {path} and {card}")
+    return card
 
 
 if __name__ == "__main__":
