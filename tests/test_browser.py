@@ -321,7 +321,7 @@ def test_two_live_listeners_each_see_only_their_own_sound(playwright, app_server
     siren = browser_hearing(playwright, mic_file(tmp_path / "b", "esc50-siren.ogg"))
     try:
         page_a, page_b = open_live(dog, app_server), open_live(siren, app_server)
-        until_a, until_b = record(page_a, 8.0), record(page_b, 8.0)
+        until_a, until_b = record(page_a, 10.0), record(page_b, 10.0)
         heard_a, heard_b = stop(page_a, until_a), stop(page_b, until_b)
         dogs = [label for label in heard_a if label in DOG_LIKE or "dog" in label.lower()]
         sirens = [label for label in heard_b if label in SIREN_LIKE or "siren" in label.lower()]
