@@ -366,13 +366,14 @@ def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_ep
             scheduler.step()
         row = {"epoch": epoch, "lr": lr, "train_loss": train_loss, "epoch_seconds": 0.0}
         if is_main():
-            if start_state is not None:  # what is evaluated and kept: the interpolation, at train.wise
+            reported = wise_report if epoch > epochs - 5 else []
+            if wise is not None or reported:  # what is evaluated and kept: the interpolation, at train.wise
                 end = _cpu_state(scored)
-                if wise_report and epoch > epochs - 5:
-                    for a in wise_report:
-                        probe.load_state_dict(interpolate(start_state, end, a))
-                        row[f"wise_{a:g}"] = evaluate(probe, data.val, num_classes, device)["accuracy"]
-                probe.load_state_dict(interpolate(start_state, end, wise) if wise is not None else end)
+                for a in reported:
+                    probe.load_state_dict(interpolate(start_state, end, a))
+                    row[f"wise_{a:g}"] = evaluate(probe, data.val, num_classes, device)["accuracy"]
+                if wise is not None:
+                    probe.load_state_dict(interpolate(start_state, end, wise))
             current = probe if wise is not None else scored
             if has_val:
                 val = evaluate(current, data.val, num_classes, device)
