@@ -18,7 +18,6 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from timing import apply_threads, bench_parser, fmt_ms, fmt_s, timed  # noqa: E402
 
-GRADIENT_METHODS = ["GradCAM", "GradCAM++", "XGradCAM", "LayerCAM"]
 TARGETS = {"one": "<= 1.5 s", "compare": "<= 5 s"}
 
 
@@ -31,6 +30,7 @@ def main(argv=None) -> int:
     apply_threads(args)
     from demos.common import image_examples
     from models import load_predictor
+    from models.faithfulness import GRADIENT_METHODS
     p = load_predictor(args.model, device="cpu")
     cat = next(path for path in image_examples() if path.endswith("chelsea.png"))
     print(f"{p.model_id}, {args.steps} steps per curve, torch threads {torch.get_num_threads()}")

@@ -9,11 +9,10 @@ import gradio as gr
 
 from models import load_predictor
 from models.device import on_gpu
-from models.faithfulness import curves_figure
+from models.faithfulness import GRADIENT_METHODS, curves_figure
 
 from .common import PREDICTED, user_errors
 
-GRADIENT_METHODS = ["GradCAM", "GradCAM++", "XGradCAM", "LayerCAM"]
 EXPLAINED = {
     "image": ("Deletion: the most highlighted pixels are replaced by a blurred copy first; a faithful map makes "
               "p(class) fall fast (low area). Insertion: from the blurred copy, they are revealed first; p(class) "

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 
 DEFAULT_STEPS = 20
+# the methods that need only gradients at the CAM layer: what "compare methods" and the studies rank
+GRADIENT_METHODS = ["GradCAM", "GradCAM++", "XGradCAM", "LayerCAM"]
 ROAD_PERCENTS = (10, 20, 50)
 BATCH_SIZE = 32
 

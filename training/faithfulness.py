@@ -31,9 +31,10 @@ from typing import Callable
 import numpy as np
 import torch
 
+from models.faithfulness import GRADIENT_METHODS as METHODS
+
 from .config import DEFAULT_DATA_DIR
 
-METHODS = ["GradCAM", "GradCAM++", "XGradCAM", "LayerCAM"]
 RANDOM = "random map"
 CENTRE = "centre (Gaussian)"
 # the blocks re-initialised, last first, per architecture (cascading randomisation)
