@@ -193,6 +193,51 @@ def test_wise_after_the_fact_rebuilds_the_start_the_trainer_used(cfg_path, tmp_p
     assert bad.returncode == 2 and bad.stderr.strip() == "error: --alpha must be in (0, 1], got 1.5"
 
 
+def test_a_soup_keeps_the_mean_of_runs_with_consecutive_seeds(cfg_path, tmp_path):
+    """train.soup=2 trains the recipe with seeds 0 and 1 on the same data and keeps their mean weights
+    (what fit gives for each seed, averaged); training.wise averages finished runs the same way; the
+    history has both runs' epochs; a bad soup size exits 2 with one line; runs of two architectures
+    do not average."""
+    from models.checkpoint import load_checkpoint
+    from training.common import build
+    from training.datasets import load_task_data
+    from training.engine import average, fit, seed_everything
+    mean = average([{"w": torch.tensor([1.0, 3.0]), "n": torch.tensor(4)},
+                    {"w": torch.tensor([3.0, -1.0]), "n": torch.tensor(9)}])
+    assert torch.equal(mean["w"], torch.tensor([2.0, 1.0])) and int(mean["n"]) == 4
+    with pytest.raises(ValueError, match="not one architecture"):
+        average([{"w": torch.zeros(2)}, {"w": torch.zeros(3)}])
+
+    settings = ["train.epochs=2", "data.train_subset=256", "train.eval_train=false"]
+    quick = [a for s in settings for a in ("--set", s)]
+    log = run("training.train", "--config", cfg_path, *quick, "--set", "train.soup=2",
+              "--set", f"output={tmp_path / 'soup.pt'}")
+    assert "soup of 2 runs (seeds 0, 1): validation accuracy" in log
+    cfg = load_config(cfg_path, settings)
+    data = load_task_data(cfg, ROOT)
+    runs = []
+    for seed in (0, 1):  # the trainer's loop, by hand: each run from its own seed's initial weights
+        member = {**cfg, "train": {**cfg["train"], "seed": seed}}
+        seed_everything(seed)
+        runs.append(fit(member, build(member, data), data, torch.device("cpu"), log=lambda *_: None)[0])
+    soup = load_checkpoint(tmp_path / "soup.pt")
+    floats = [k for k, v in runs[0].items() if v.dtype.is_floating_point]
+    assert not all(torch.allclose(runs[0][k], runs[1][k]) for k in floats)  # the seeds made two runs
+    for k in floats:
+        assert torch.allclose(soup["state_dict"][k], (runs[0][k] + runs[1][k]) / 2, atol=1e-5), k
+    assert [(h["run"], h["epoch"]) for h in soup["history"]] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    for i, state in enumerate(runs):
+        torch.save({**load_checkpoint(tmp_path / "soup.pt"), "state_dict": state}, tmp_path / f"run{i}.pt")
+    run("training.wise", "--config", cfg_path, *quick, "--checkpoint", tmp_path / "run0.pt", tmp_path / "run1.pt",
+        "--alpha", 1, "--output", tmp_path / "mean.pt")
+    again = load_checkpoint(tmp_path / "mean.pt")
+    assert all(torch.allclose(again["state_dict"][k], soup["state_dict"][k], atol=1e-5) for k in floats)
+    assert again["metrics"]["val_accuracy"] == pytest.approx(soup["metrics"]["val_accuracy"])
+    bad = subprocess.run([sys.executable, "-m", "training.train", "--config", str(cfg_path), "--set", "train.soup=0"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: train.soup must be a whole number of runs >= 1, got 0"
+
+
 def test_channels_last_training_keeps_the_model_and_its_outputs():
     """train.channels_last only changes the memory layout: the network trains, its weights load
     into a plain model, and both give the same outputs."""

@@ -272,6 +272,21 @@ def interpolate(start: dict, end: dict, alpha: float) -> dict:
             for k, v in end.items()}
 
 
+def average(states: list[dict]) -> dict:
+    """A uniform model soup (Wortsman et al. 2022, "Model soups"): the mean of several runs' weights,
+    every float tensor (BatchNorm statistics too), integer buffers from the first. Runs fine-tuned from
+    the same start by different seeds (data order, augmentation) stay in one basin, so their mean is a
+    model as fast as one of them that errs less (an ensemble's gain without its cost at inference)."""
+    if not states:
+        raise ValueError("average of no weights")
+    first = states[0]
+    for other in states[1:]:
+        if other.keys() != first.keys() or any(other[k].shape != v.shape for k, v in first.items()):
+            raise ValueError("the runs to average are not one architecture (their weights differ in names or shapes)")
+    return {k: (torch.stack([s[k].to(v.dtype) for s in states]).mean(0) if v.dtype.is_floating_point else v.clone())
+            for k, v in first.items()}
+
+
 def freeze(model: nn.Module, names) -> list[nn.Module]:
     """train.freeze: the named submodules (e.g. body.frontend) keep their pretrained weights and
     their BatchNorm statistics: no gradients, eval mode in training. No backward pass runs

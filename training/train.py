@@ -14,9 +14,10 @@ import torch
 import torch.nn.functional as F
 
 from .common import build, device_for, load_for_cli, public_config, reproduce_command, run_dir, write_checkpoint
-from .config import common_parser
+from .config import ConfigError, common_parser
 from .datasets import first_items
-from .engine import dist_setup, dist_teardown, evaluate, first_batch_check, fit, is_main, make_optimizer, seed_everything
+from .engine import (average, dist_setup, dist_teardown, evaluate, first_batch_check, fit, is_main, make_optimizer,
+                     seed_everything)
 
 
 def overfit_small(cfg, data, n: int, device, max_steps: int = 300) -> float:
@@ -49,6 +50,11 @@ def main(argv=None) -> int:
     parser.add_argument("--overfit-small", type=int, default=0, metavar="N", help="only memorise N examples")
     args = parser.parse_args(argv)
     cfg, data = load_for_cli(args)
+    try:
+        seeds = soup_seeds(cfg)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     rank, world = dist_setup()
     device = device_for(args)
     if world > 1 and device.type == "cuda":
@@ -86,7 +92,27 @@ def main(argv=None) -> int:
         write_checkpoint(cfg, best_state, data, metrics={"best_val": best, "complete": False}, history=history,
                          extra={**extra, "train_seconds": time.time() - start})
 
-    best_state, history, best = fit(cfg, model, data, device, writer, on_epoch=save)
+    states, history = [], []
+    for i, member_seed in enumerate(seeds):  # train.soup: the same recipe once per seed, then the mean weights
+        member = cfg if i == 0 else {**cfg, "train": {**cfg["train"], "seed": member_seed}}
+        if i:
+            seed_everything(member_seed)
+            model = build(member, data)
+        before = list(history)
+
+        def save_member(state, hist, best, before=before, i=i):
+            save(state, before + _tagged(hist, i, len(seeds)), best)
+
+        state, hist, best = fit(member, model, data, device, writer if i == 0 else None, on_epoch=save_member)
+        states.append(state)
+        history = before + _tagged(hist, i, len(seeds))
+    best_state = states[0] if len(states) == 1 else average(states)
+    if len(states) > 1 and is_main():
+        model.load_state_dict(best_state)
+        val = evaluate(model, data.val, num_classes, device) if len(data.val) else None
+        best = {**best, "val_accuracy": val["accuracy"] if val else None, "val_f1": val["macro_f1"] if val else None}
+        print(f"soup of {len(states)} runs (seeds {', '.join(map(str, seeds))})"
+              + (f": validation accuracy {val['accuracy']:.4f}" if val else ""))
     if is_main():
         model.load_state_dict(best_state)
         test = evaluate(model, data.test, num_classes, device)
@@ -106,6 +132,21 @@ def main(argv=None) -> int:
               f"macro-F1 {test['macro_f1']:.4f}, {'last' if cfg['train'].get('select') == 'last' else 'best'} epoch {best['epoch']}, {(time.time() - start) / 60:.1f} min")
     dist_teardown()
     return 0
+
+
+def soup_seeds(cfg: dict) -> list[int]:
+    """train.soup: N trains the recipe N times, seeds seed .. seed + N - 1 (the first run is exactly the
+    run without train.soup), and keeps the mean of the N runs' kept weights (training.engine.average;
+    with train.wise each run's interpolation, so the soup is the interpolation of the mean)."""
+    t = cfg["train"]
+    n = 1 if t.get("soup") is None else t["soup"]
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"train.soup must be a whole number of runs >= 1, got {n!r}")
+    return [int(t.get("seed", 0)) + i for i in range(n)]
+
+
+def _tagged(history: list[dict], i: int, members: int) -> list[dict]:
+    return history if members == 1 else [{"epoch": row["epoch"], "run": i + 1, **row} for row in history]
 
 
 def _flat(d: dict, prefix: str = "") -> dict:

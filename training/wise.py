@@ -1,8 +1,10 @@
-"""python -m training.wise --config C [--set ...] --checkpoint RUN.pt --alpha A --output OUT.pt
+"""python -m training.wise --config C [--set ...] --checkpoint RUN.pt [RUN2.pt ...] --alpha A --output OUT.pt
 
 A finished run's WiSE-FT interpolation after the fact (training.engine.interpolate): the start the
 trainer began from (the config's model, built as training.train builds it: same seed, output layer
-from the probe) and the run's final weights, mixed at --alpha. Scores it on the config's validation
+from the probe) and the run's final weights, mixed at --alpha. Several runs (the same recipe, other
+seeds): their mean weights are the end point (a model soup, training.engine.average), so --alpha 1
+gives the soup that `train.soup` would have kept. Scores it on the config's validation
 split and writes it as a checkpoint; e.g. the fold-4 selection run of a recipe with `train.wise`, for
 training.calibrate to fit the temperature on (--fit-on). --alpha 1 gives back the run's own weights.
 """
@@ -15,19 +17,20 @@ from models.errors import ModelUnavailable
 
 from .common import build, device_for, load_for_cli, write_checkpoint
 from .config import ConfigError, common_parser
-from .engine import evaluate, interpolate, seed_everything
+from .engine import average, evaluate, interpolate, seed_everything
 
 
 def main(argv=None) -> int:
     parser = common_parser(__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, help="the run whose final weights are the end point")
+    parser.add_argument("--checkpoint", required=True, nargs="+",
+                        help="the run whose final weights are the end point (several: their mean)")
     parser.add_argument("--alpha", type=float, required=True, help="share of the trained weights, in (0, 1]")
     parser.add_argument("--output", required=True)
     args = parser.parse_args(argv)
     try:
         if not 0.0 < args.alpha <= 1.0:
             raise ValueError(f"--alpha must be in (0, 1], got {args.alpha}")
-        end = model_from_checkpoint(load_checkpoint(args.checkpoint)).state_dict()
+        end = average([model_from_checkpoint(load_checkpoint(c)).state_dict() for c in args.checkpoint])
         cfg, data = load_for_cli(args)
     except (ModelUnavailable, ConfigError, FileNotFoundError, KeyError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -40,10 +43,10 @@ def main(argv=None) -> int:
     val = evaluate(model.to(device), data.val, len(data.labels), device) if len(data.val) else None
     cfg["output"] = args.output
     metrics = {"val_accuracy": val["accuracy"] if val else None, "val_f1": val["macro_f1"] if val else None,
-               "wise_alpha": args.alpha, "wise_of": str(args.checkpoint), "complete": True}
+               "wise_alpha": args.alpha, "wise_of": " ".join(map(str, args.checkpoint)), "complete": True}
     path = write_checkpoint(cfg, {k: v.cpu() for k, v in model.state_dict().items()}, data, metrics=metrics,
                             history=[], extra={"reproduce": " ".join(["python -m training.wise", *sys.argv[1:]])})
-    print(f"saved {path}: alpha {args.alpha:g} of {args.checkpoint}"
+    print(f"saved {path}: alpha {args.alpha:g} of {' + '.join(map(str, args.checkpoint))}"
           + (f"; validation accuracy {val['accuracy']:.4f}" if val else ""))
     return 0
 
