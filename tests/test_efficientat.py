@@ -225,12 +225,16 @@ def test_online_augmented_training_smoke_ships_only_the_trained_part(tmp_path):
     assert model_from_checkpoint(ckpt) is not None
 
 
+@needs_base
 def test_probe_init_starts_the_output_layer_as_a_logistic_regression():
+    # On the pretrained network, as in training: a randomly initialised one gives nearly the same
+    # features for every clip (differences near float32 precision), so whether the folded-in
+    # regression still separates them came down to rounding, machine by machine.
     from torch.utils.data import TensorDataset
-    from models.efficientat import AudioMN
+    from models.architectures import build_model
     from training.frozen import probe_init
     torch.manual_seed(0)
-    model = AudioMN(num_classes=2, trunk_blocks=7).eval()
+    model = build_model("audio-mn", num_classes=2, pretrained=True, trunk_blocks=7).eval()
     wave = torch.randn(8, 16000) * 0.1
     wave[4:] = torch.sin(torch.arange(16000) * 0.2) * 0.5 + wave[4:] * 0.1  # class 1: a tone
     y = torch.tensor([0] * 4 + [1] * 4)
