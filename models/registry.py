@@ -152,8 +152,8 @@ add_task(Task(
 add_task(Task(
     id="esc50", title="ESC-50 environmental sounds (50 classes)", modality="audio",
     models=(_trained("mn04", "audio-mn", "esc50-mn04",
-                     "EfficientAT mn04, AudioSet-pretrained, fine-tuned on folds 1-4 (front end and first 7 "
-                     "blocks frozen; the rest trained with mixup, masks, gain and time shifts)"),
+                     "EfficientAT mn04, AudioSet-pretrained, fine-tuned on folds 1-4 (front end and first 5 "
+                     "blocks frozen; the rest trained with mixup, masks, gain and time shifts; WiSE-FT)"),
             _trained("effnet-lite0", "audio-effnet", "esc50",
                      "ImageNet-pretrained EfficientNet-Lite0 fine-tuned on log-mels "
                      "(mixup, time shift, SpecAugment)"),

@@ -216,7 +216,9 @@ def test_online_augmented_training_smoke_ships_only_the_trained_part(tmp_path):
     log = run_module("training.train", "--config", "training/configs/esc50-mn04.yaml", "--set", "data.limit=2",
                      "--set", "train.epochs=1", "--set", f"output={out}", env={"XAI_LAB_CACHE": str(tmp_path / "cache")})
     assert "probe init" in log and "first batch" in log and "trunk" not in log
+    assert "soup of 2 runs (seeds 0, 1)" in log  # the recipe keeps the mean of two runs (train.soup)
     ckpt = load_checkpoint(out)
+    assert [row.get("run") for row in ckpt["history"]] == [1, 2]
     keys = set(ckpt["state_dict"])
     assert not any(k.startswith(tuple(f"features.{i}." for i in range(5))) for k in keys)  # frozen
     assert {"classifier.5.weight", "features.5.block.0.0.weight", "features.12.block.0.0.weight"} <= keys
