@@ -374,6 +374,26 @@ def test_promote_ships_a_trial_run_only_when_the_config_says_how_it_was_trained(
         promote(cfg_path, trial)
 
 
+def test_a_selection_run_without_a_test_split_never_tests_and_cannot_be_served(cfg_path, tmp_path):
+    """Choosing on validation without looking at the test set (e.g. ESC-50 with
+    --set 'data.test_folds=[]'): the run finishes, says it was not tested, stores no test figure
+    (its card is written all the same), and promote refuses it with one line."""
+    trial = tmp_path / "select.pt"
+    log = run("training.train", "--config", cfg_path, "--set", "data.test_size=0", "--set", f"output={trial}")
+    assert "no test split (not tested)" in log and "test accuracy" not in log
+    ckpt = torch.load(trial, weights_only=True)
+    m = ckpt["metrics"]
+    assert m["complete"] and m["val_accuracy"] > 0.5 and m["test_accuracy"] is None and "confusion_matrix" not in ckpt
+    assert all("test_accuracy" not in row for row in ckpt["history"])  # eval_test skipped, not crashed
+    assert "val_accuracy" in trial.with_suffix(".md").read_text()
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg["data"]["test_size"] = 0
+    cfg_path.write_text(yaml.safe_dump(cfg))
+    from training.promote import promote
+    with pytest.raises(ConfigError, match="never tested"):
+        promote(cfg_path, trial)
+
+
 def test_the_same_config_and_seed_train_the_same_weights(tmp_path, cfg_path):
     """A config with its seed is one run: the initial weights are seeded too (they were not)."""
     weights = []

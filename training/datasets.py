@@ -139,7 +139,7 @@ def synthetic_digits(root: Path, cfg: dict, download: bool = False) -> TaskData:
         return x, y
 
     val_size = int(cfg["data"].get("val_size", max(n // 4, 8)))
-    tr, va, te = make(n), make(val_size), make(max(n // 4, 8))
+    tr, va, te = make(n), make(val_size), make(int(cfg["data"].get("test_size", max(n // 4, 8))))
     return TaskData(TensorDataset(*tr), TensorDataset(*va), TensorDataset(*te),
                     labels=[f"bar{k}" for k in range(num_classes)],
                     preprocessing={"kind": "image", "size": 28, "mean": [0.0] * 3, "std": [1.0] * 3, "grayscale": True},
@@ -358,7 +358,7 @@ def synthetic_tones(root: Path, cfg: dict, download: bool = False) -> TaskData:
         return torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
 
     val_size = int(cfg["data"].get("val_size", max(n // 4, 8)))
-    tr, va, te = make(n), make(val_size), make(max(n // 4, 8))
+    tr, va, te = make(n), make(val_size), make(int(cfg["data"].get("test_size", max(n // 4, 8))))
     return TaskData(TensorDataset(*tr), TensorDataset(*va), TensorDataset(*te), labels=labels,
                     preprocessing=spec.to_dict(),
                     description=f"synthetic tones: {n} train / {len(va[1])} val / {len(te[1])} test clips of "

@@ -395,7 +395,7 @@ def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_ep
                 row.update(val_loss=val["loss"], val_accuracy=val["accuracy"], val_f1=val["macro_f1"])
             if t.get("eval_train"):  # loss over the whole train set, eval mode (the loss-curve study)
                 row["train_eval_loss"] = evaluate(current, data.train, num_classes, device)["loss"]
-            if t.get("eval_test"):
+            if t.get("eval_test") and len(data.test):
                 tst = evaluate(current, data.test, num_classes, device)
                 row.update(test_loss=tst["loss"], test_accuracy=tst["accuracy"])
             row["epoch_seconds"] = time.time() - start

@@ -40,6 +40,8 @@ def promote(config: str | Path, checkpoint: str | Path) -> Path:
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
     if not ckpt.get("metrics", {}).get("complete", False):
         raise ConfigError(f"{checkpoint} is from a run that did not finish (metrics.complete is not true)")
+    if ckpt["metrics"].get("test_accuracy") is None:
+        raise ConfigError(f"{checkpoint} was never tested (a run without a test split cannot be served)")
     strip = lambda c: {k: v for k, v in public_config(c).items() if k not in IGNORED}  # noqa: E731
     diff = differences(strip(ckpt.get("config", {})), strip(cfg))
     if diff:

@@ -115,21 +115,26 @@ def main(argv=None) -> int:
               + (f": validation accuracy {val['accuracy']:.4f}" if val else ""))
     if is_main():
         model.load_state_dict(best_state)
-        test = evaluate(model, data.test, num_classes, device)
-        metrics = {"test_accuracy": test["accuracy"], "test_macro_f1": test["macro_f1"], "test_loss": test["loss"],
-                   "best_epoch": best["epoch"], "val_accuracy": best["val_accuracy"], "val_f1": best["val_f1"],
+        # no test split (e.g. --set 'data.test_folds=[]'): a selection run that never looks at the test set
+        test = evaluate(model, data.test, num_classes, device) if len(data.test) else None
+        metrics = {"test_accuracy": test and test["accuracy"], "test_macro_f1": test and test["macro_f1"],
+                   "test_loss": test and test["loss"], "best_epoch": best["epoch"],
+                   "val_accuracy": best["val_accuracy"], "val_f1": best["val_f1"],
                    "split": data.description, "complete": True}
+        if test:
+            extra["confusion_matrix"] = torch.from_numpy(test["confusion"])
         path = write_checkpoint(cfg, best_state, data, metrics=metrics, history=history,
-                                extra={**extra, "train_seconds": time.time() - start,
-                                       "confusion_matrix": torch.from_numpy(test["confusion"])})
+                                extra={**extra, "train_seconds": time.time() - start})
         from .model_card import write as write_card
         write_card(path)
         writer.add_hparams({k: v for k, v in _flat(public_config(cfg)).items()},
-                           {"hparam/test_accuracy": test["accuracy"],
+                           {"hparam/test_accuracy": test["accuracy"] if test else float("nan"),
                             "hparam/best_val_accuracy": best["val_accuracy"] or float("nan")})
         writer.close()
-        print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB): test accuracy {test['accuracy']:.4f}, "
-              f"macro-F1 {test['macro_f1']:.4f}, {'last' if cfg['train'].get('select') == 'last' else 'best'} epoch {best['epoch']}, {(time.time() - start) / 60:.1f} min")
+        scored = (f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}" if test else
+                  "no test split (not tested)")
+        print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB): {scored}, "
+              f"{'last' if cfg['train'].get('select') == 'last' else 'best'} epoch {best['epoch']}, {(time.time() - start) / 60:.1f} min")
     dist_teardown()
     return 0
 
