@@ -124,6 +124,13 @@ def mnist(root: Path, cfg: dict, download: bool = False) -> TaskData:
     )
 
 
+def synthetic_sizes(cfg: dict, n: int) -> tuple[int, int, int]:
+    """Train, val and test sizes of a synthetic task: data.size, data.val_size and data.test_size
+    (a quarter of the train size each by default, at least 8; test_size 0: a run that is never tested)."""
+    d = cfg["data"]
+    return n, int(d.get("val_size", max(n // 4, 8))), int(d.get("test_size", max(n // 4, 8)))
+
+
 @dataset("synthetic-digits")
 def synthetic_digits(root: Path, cfg: dict, download: bool = False) -> TaskData:
     """Tiny learnable stand-in for tests: class k = a bright bar at row 2k+4 of a 28x28 image, plus noise."""
@@ -138,8 +145,7 @@ def synthetic_digits(root: Path, cfg: dict, download: bool = False) -> TaskData:
             x[i, 0, 2 * k + 4: 2 * k + 6, 4:24] += 2.0
         return x, y
 
-    val_size = int(cfg["data"].get("val_size", max(n // 4, 8)))
-    tr, va, te = make(n), make(val_size), make(int(cfg["data"].get("test_size", max(n // 4, 8))))
+    tr, va, te = (make(size) for size in synthetic_sizes(cfg, n))
     return TaskData(TensorDataset(*tr), TensorDataset(*va), TensorDataset(*te),
                     labels=[f"bar{k}" for k in range(num_classes)],
                     preprocessing={"kind": "image", "size": 28, "mean": [0.0] * 3, "std": [1.0] * 3, "grayscale": True},
@@ -357,8 +363,7 @@ def synthetic_tones(root: Path, cfg: dict, download: bool = False) -> TaskData:
         x = np.stack([_tone_clip(labels[k], spec.clip_samples, spec.sample_rate, rng) for k in y])
         return torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
 
-    val_size = int(cfg["data"].get("val_size", max(n // 4, 8)))
-    tr, va, te = make(n), make(val_size), make(int(cfg["data"].get("test_size", max(n // 4, 8))))
+    tr, va, te = (make(size) for size in synthetic_sizes(cfg, n))
     return TaskData(TensorDataset(*tr), TensorDataset(*va), TensorDataset(*te), labels=labels,
                     preprocessing=spec.to_dict(),
                     description=f"synthetic tones: {n} train / {len(va[1])} val / {len(te[1])} test clips of "

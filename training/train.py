@@ -121,10 +121,9 @@ def main(argv=None) -> int:
                    "test_loss": test and test["loss"], "best_epoch": best["epoch"],
                    "val_accuracy": best["val_accuracy"], "val_f1": best["val_f1"],
                    "split": data.description, "complete": True}
-        if test:
-            extra["confusion_matrix"] = torch.from_numpy(test["confusion"])
+        confusion = {"confusion_matrix": torch.from_numpy(test["confusion"])} if test else {}
         path = write_checkpoint(cfg, best_state, data, metrics=metrics, history=history,
-                                extra={**extra, "train_seconds": time.time() - start})
+                                extra={**extra, "train_seconds": time.time() - start, **confusion})
         from .model_card import write as write_card
         write_card(path)
         writer.add_hparams({k: v for k, v in _flat(public_config(cfg)).items()},
