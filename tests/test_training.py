@@ -2,6 +2,7 @@
 hand-checked confusion matrix, a 2-process DDP run, and the MNIST loader on real records."""
 import json
 import math
+import re
 import os
 import subprocess
 import sys
@@ -213,6 +214,11 @@ def test_a_soup_keeps_the_mean_of_runs_with_consecutive_seeds(cfg_path, tmp_path
     log = run("training.train", "--config", cfg_path, *quick, "--set", "train.soup=2",
               "--set", f"output={tmp_path / 'soup.pt'}")
     assert "soup of 2 runs (seeds 0, 1): validation accuracy" in log
+    logs = Path(re.search(r"TensorBoard logs: (\S+) \(run1 \.\. run2", log).group(1))
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    for member in ("run1", "run2"):  # each run of the soup draws its own curves
+        curves = EventAccumulator(str(logs / member)).Reload()
+        assert [e.step for e in curves.Scalars("val/accuracy")] == [1, 2], member
     cfg = load_config(cfg_path, settings)
     data = load_task_data(cfg, ROOT)
     runs = []

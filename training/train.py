@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -78,6 +79,8 @@ def main(argv=None) -> int:
     if is_main():
         from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(run_dir(cfg, "train")))
+        print(f"TensorBoard logs: {writer.log_dir}" + (f" (run1 .. run{len(seeds)}, one per run of the soup)"
+                                                        if len(seeds) > 1 else ""), flush=True)
     start = time.time()
     reproduce = reproduce_command("training.train")
     extra = {"sanity": sanity, "reproduce": reproduce, "data_description": data.description,
@@ -103,7 +106,12 @@ def main(argv=None) -> int:
         def save_member(state, hist, best, before=before, i=i):
             save(state, before + _tagged(hist, i, len(seeds)), best)
 
-        state, hist, best = fit(member, model, data, device, writer if i == 0 else None, on_epoch=save_member)
+        # a soup's runs log side by side in the run folder (run1, run2, ...), each its own curve in TensorBoard
+        member_writer = (writer if writer is None or len(seeds) == 1 else
+                         SummaryWriter(str(Path(writer.log_dir) / f"run{i + 1}")))
+        state, hist, best = fit(member, model, data, device, member_writer, on_epoch=save_member)
+        if member_writer is not writer:
+            member_writer.close()
         states.append(state)
         history = before + _tagged(hist, i, len(seeds))
     best_state = states[0] if len(states) == 1 else average(states)
