@@ -241,7 +241,7 @@ def test_held_out_soundfont_phrases_keep_their_label_through_a_phone_chain(tmp_p
 
 
 @needs_synth
-@pytest.mark.parametrize("name", ["cnn", "lstm", "effnet-lite0", "effnet-lite0-plucked"])
+@pytest.mark.parametrize("name", ["cnn", "lstm", "effnet-lite0", "effnet-lite0-plucked", "mn04"])
 def test_each_model_explains_a_long_recording_in_the_sound_tab_format(name):
     """A 12 s recording (violin, then piano, then guitar): a timeline of 4 s windows, a CAM on
     the spectrogram's grid (the LSTM's at its log-mel input), a re-synthesis of the same length."""
@@ -254,7 +254,7 @@ def test_each_model_explains_a_long_recording_in_the_sound_tab_format(name):
     y = np.concatenate(list(clips))
     a = predictor.analyze((inst.RENDER_RATE, y), hop_seconds=4.0)
     assert a.heatmap.shape == a.logmel.shape and 0 <= a.heatmap.min() and a.heatmap.max() <= 1
-    assert len(a.heard) == len(a.waveform) == len(y)
+    assert len(a.heard) == len(a.waveform) == len(y) * predictor.spec.sample_rate // inst.RENDER_RATE  # at its rate
     assert [w["start"] for w in a.timeline] == [0.0, 4.0, 8.0]
     assert set(a.probs) <= set(inst.LABELS) and abs(sum(predictor.predict((inst.RENDER_RATE, y)).values()) - 1) < 1e-4
 
