@@ -2,8 +2,8 @@
 hand-checked confusion matrix, a 2-process DDP run, and the MNIST loader on real records."""
 import json
 import math
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
