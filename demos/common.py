@@ -122,12 +122,19 @@ def save_png(image, folder: Path, name: str) -> str:
     return str(path)
 
 
-def example_recordings(tab: str) -> tuple[list[str], list[str]]:
-    """(paths, labels) of a tab's example recordings, as assets/examples/examples.json lists them:
-    real recordings (and one rendered cello phrase) chosen and credited by `python -m training.examples`."""
+def example_items(tab: str) -> list[dict]:
+    """A tab's example recordings as assets/examples/examples.json lists them (file, label, the task
+    whose model it is for, ...), each with its full path: real recordings (and one rendered cello
+    phrase) chosen and credited by `python -m training.examples`."""
     import json
     if not EXAMPLES_MANIFEST.is_file():
-        return [], []
-    items = [i for i in json.loads(EXAMPLES_MANIFEST.read_text()) if i["tab"] == tab
-             and (EXAMPLES_MANIFEST.parent / i["file"]).is_file()]
-    return [str(EXAMPLES_MANIFEST.parent / i["file"]) for i in items], [i["label"] for i in items]
+        return []
+    items = [i for i in json.loads(EXAMPLES_MANIFEST.read_text()) if i["tab"] == tab]
+    return [dict(i, path=str(EXAMPLES_MANIFEST.parent / i["file"])) for i in items
+            if (EXAMPLES_MANIFEST.parent / i["file"]).is_file()]
+
+
+def example_recordings(tab: str) -> tuple[list[str], list[str]]:
+    """(paths, labels) of a tab's example recordings (example_items)."""
+    items = example_items(tab)
+    return [i["path"] for i in items], [i["label"] for i in items]

@@ -21,7 +21,7 @@ from models.errors import ModelUnavailable
 from models.limits import LIMITS
 
 from . import faithfulness_panel, image_explainer
-from .common import example_recordings, output_folder, user_errors
+from .common import example_items, output_folder, user_errors
 from .image_explainer import PREDICTED, target_choices
 
 # A long recording with a small hop could ask for thousands of windows; the hop grows so
@@ -235,6 +235,17 @@ def auto_analyze(audio_path, model_id, method, target, hop_seconds):
 # --- the tab
 
 
+def example_rows(choices: list[str], fallback: str) -> tuple[list[list[str]], list[str]]:
+    """The Sound tab's examples as (rows of [recording, model id, target], labels): each example
+    with its task's default model (the first of the task's ids in `choices`), else `fallback`."""
+    rows, labels = [], []
+    for item in example_items("sound"):
+        model_id = next((m for m in choices if m.partition(":")[0] == item.get("model")), fallback)
+        rows.append([item["path"], model_id, PREDICTED])
+        labels.append(item["label"])
+    return rows, labels
+
+
 def build() -> SimpleNamespace:
     """The tab; returns its sound input (the Live tab sends its recording there)."""
     choices = model_choices()
@@ -247,7 +258,7 @@ def build() -> SimpleNamespace:
             with gr.Column(scale=1):
                 audio = SafeAudio(sources=["upload", "microphone"], type="filepath", label="Sound",
                                   buttons=["download"], elem_id="sound-input")
-                model = gr.Dropdown(choices, value=first, label="Model")
+                model = gr.Dropdown(choices, value=first, label="Model", elem_id="sound-model")
                 method = gr.Dropdown(AUDIO_METHODS, value=AUDIO_DEFAULT_METHOD, label="CAM method",
                                      info="GradCAM: maps that cover the sound; LayerCAM: a few sharp spots")
                 target = gr.Dropdown(target_choices(first), value=PREDICTED, label="Target class",
@@ -256,9 +267,11 @@ def build() -> SimpleNamespace:
                                 info="For recordings longer than the model's window: a window starts every hop "
                                      "seconds. The window length (default) means no overlap; more is used as it.")
                 run = gr.Button("Analyze", variant="primary")
-                paths, labels = example_recordings("sound")
-                if paths:
-                    gr.Examples(paths, inputs=audio, example_labels=labels,
+                rows, labels = example_rows(choices, first)
+                if rows:
+                    # a click loads the recording and the model it is for (an instrument recording
+                    # goes to the instruments model, not AudioSet's), with the predicted class as target
+                    gr.Examples(rows, inputs=[audio, model, target], example_labels=labels,
                                 label="Examples (real recordings: see assets/examples/ATTRIBUTION.md)")
             with gr.Column(scale=2):
                 info = gr.Markdown()

@@ -178,6 +178,19 @@ def test_sound_tab_shows_spectrogram_cam_and_what_the_model_heard(page):
     page.screenshot(path=str(SHOTS / "sound.png"), full_page=True)
 
 
+def test_an_instrument_example_is_analysed_by_the_instruments_model(page):
+    """Clicking the piano recording selects the instruments model (the tab opens on AudioSet's)
+    and analyses the recording with it: "piano" leads the top-5."""
+    page.get_by_role("tab", name="Sound", exact=True).click()
+    page.get_by_text("piano (real recording)", exact=True).first.click()
+    model = page.locator("#sound-model input")
+    page.wait_for_function("el => el.value.startsWith('instruments:')", arg=model.element_handle(), timeout=30_000)
+    top5 = page.locator(".block", has=page.get_by_text("Top-5 predictions", exact=True)).last
+    page.locator("#sound-spectrogram img").first.wait_for(timeout=60_000)
+    top5.get_by_text("piano", exact=True).first.wait_for(timeout=90_000)
+    assert_no_errors(page)
+
+
 def test_the_sound_faithfulness_panel_scores_the_map_of_the_sound_on_screen(page):
     """After the scene above: the Sound tab's "How faithful is this map?" scores GradCAM's map on the
     model's log-mel, then ranks the gradient methods; no error."""

@@ -1,6 +1,7 @@
 """The app's example recordings: real (one rendered), credited, small, and each one the task's
 default model gets right, so a visitor's first click does not show the model failing."""
 import json
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +43,21 @@ def test_the_tabs_list_the_examples():
     assert len(sound) == len(labels) == sum(i["tab"] == "sound" for i in ITEMS) >= 8
     assert all(p.startswith(str(EXAMPLES)) for p in sound)
     assert len(example_recordings("digits")[0]) == 3
+
+
+def test_a_sound_example_brings_its_own_model():
+    """Clicking an instrument recording in the Sound tab selects the instruments model (not the tab's
+    first model, AudioSet's), an ESC-50 clip the ESC-50 model, each with the predicted class as target."""
+    from demos.image_explainer import PREDICTED
+    from demos.sound import example_rows, model_choices
+    choices = model_choices()
+    rows, labels = example_rows(choices, choices[0])
+    by_file = {Path(path).name: (model, target) for path, model, target in rows}
+    assert len(rows) == len(labels) == sum(i["tab"] == "sound" for i in ITEMS)
+    for item in (i for i in ITEMS if i["tab"] == "sound"):
+        model, target = by_file[item["file"]]
+        assert model == choices[[c.split(":")[0] for c in choices].index(item["model"])], (item["file"], model)
+        assert target == PREDICTED
+    assert by_file["instrument-piano.ogg"][0].startswith("instruments:")
+    # a task the dropdown does not offer falls back to the given model
+    assert {m for _, m, _ in example_rows([choices[0]], choices[0])[0]} == {choices[0]}
