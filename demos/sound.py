@@ -122,6 +122,8 @@ def describe_model(model_id: str) -> str:
         score = f"test accuracy {metrics['test_accuracy']:.1%}, macro-F1 {metrics.get('test_macro_f1', float('nan')):.3f}"
     else:
         score = "no test metrics in the checkpoint"
+    if p.temperature != 1.0:  # training.calibrate
+        score += f"; probabilities calibrated (temperature {p.temperature:.2f}, fitted on validation data)"
     outputs = "independent probabilities (several classes can be present)" if p.multilabel else "classes"
     lines = [f"**{model_id}** ({task.title}): {entry.description or entry.arch}",
              f"Input: {s.clip_seconds:g} s windows at {s.sample_rate} Hz, {s.n_mels} mel bands "

@@ -433,3 +433,13 @@ def test_an_efficientat_front_end_explains_on_its_own_grid():
         a = p.analyze(tone(seconds, 700.0, sr=spec.sample_rate))
         assert a.logmel.shape == a.heatmap.shape == (spec.n_mels, len(a.times)), seconds
     assert spec.frames == 500
+
+
+def test_the_model_card_says_when_probabilities_are_calibrated():
+    """The calibrated instruments model's card gives its temperature; AudioSet's (sigmoid, as released) does not."""
+    from demos import sound
+    from models import load_predictor
+    t = load_predictor("instruments:mn04").temperature
+    assert t > 1.0  # training.calibrate softened an over-confident model
+    assert f"calibrated (temperature {t:.2f}" in sound.describe_model("instruments:mn04")
+    assert "calibrated" not in sound.describe_model("audioset:mn04")
