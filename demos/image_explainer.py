@@ -9,7 +9,7 @@ import gradio as gr
 
 from models.device import on_gpu
 from models import load_predictor, model_ids, parse_model_id
-from models.cam import DEFAULT_METHOD, METHODS, colorize, overlay
+from models.cam import DEFAULT_METHOD, METHODS, colorize, describe_layers, overlay
 from models.errors import ModelUnavailable
 
 from . import faithfulness_panel
@@ -26,7 +26,7 @@ def describe_model(model_id: str) -> str:
         return (f"**{model_id}**: checkpoint not trained yet. Train it with:\n\n"
                 f"```\n{entry.train_command}\n```")
     lines = [f"**{model_id}** ({task.title}): {entry.description or entry.arch}",
-             f"CAM layer: `{entry.cam_layer}`"]
+             f"CAM layer: {describe_layers(entry.cam_layer)}"]
     if entry.from_checkpoint:
         try:
             lines += card_lines(load_predictor(model_id).card.get("metrics") or {})

@@ -17,6 +17,7 @@ from models.device import on_gpu
 from models import load_predictor, model_ids, parse_model_id
 from models.audio_plots import spectrogram_figure, timeline_figure
 from models.audio_predictor import AUDIO_DEFAULT_METHOD, AUDIO_METHODS
+from models.cam import describe_layers
 from models.errors import ModelUnavailable
 from models.limits import LIMITS
 
@@ -128,7 +129,7 @@ def describe_model(model_id: str) -> str:
     lines = [f"**{model_id}** ({task.title}): {entry.description or entry.arch}",
              f"Input: {s.clip_seconds:g} s windows at {s.sample_rate} Hz, {s.n_mels} mel bands "
              f"(n_fft {s.n_fft}, hop {s.hop_length}); {len(p.labels)} {outputs}; {score}.",
-             f"CAM layer: `{entry.cam_layer}`." + (f" Train it again with `{entry.train_command}`"
+             f"CAM layer: {describe_layers(entry.cam_layer)}." + (f" Train it again with `{entry.train_command}`"
                                                    if entry.train_command else "")]
     if entry.arch == "audio-mn":
         from models.pretrained import MN04

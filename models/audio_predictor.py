@@ -117,17 +117,18 @@ class AudioPredictor(Predictor):
         if target is None and len(wins) > WINDOW_BATCH:
             probs_w = self._window_probs(wins)
             target = int(probs_w.mean(0).argmax())
-        layer = dict(self.model.named_modules())[self.cam_layer]
+        names = cam_lib.layer_names(self.cam_layer)  # one layer, or several fused (earliest first)
+        layer = dict(self.model.named_modules())[names[0]]
         probs, cams = [], []
         with self._lock, torch.inference_mode(False), torch.enable_grad(), _graph_from(layer), \
-                cam_lib.cam_extractor(self.model, self.cam_layer, method) as extractor:
+                cam_lib.cam_extractor(self.model, names if len(names) > 1 else names[0], method) as extractor:
             for i in range(0, len(wins), WINDOW_BATCH):
                 logits = self.model(torch.from_numpy(wins[i: i + WINDOW_BATCH]).to(self.device))
                 p = self.activate(logits.detach())
                 t = int(p.mean(0).argmax()) if target is None else target
                 # unnormalised: one scale for all windows of a recording, so a window without the
                 # sound does not get a map as bright as the one with it (analyze normalises the whole)
-                cam = extractor(class_idx=[t] * len(p), scores=logits, normalized=False)[0]
+                cam = cam_lib.fuse_layers(extractor(class_idx=[t] * len(p), scores=logits, normalized=False))
                 probs.append(p)
                 cams.append(torch.nan_to_num(cam.detach().float(), nan=0.0, posinf=0.0).clamp_(min=0))
         if probs_w is None:

@@ -116,6 +116,37 @@ def compute_cams(model: nn.Module, x: torch.Tensor, layer: str, method: str = DE
     return logits.detach(), cams, class_idx
 
 
+def layer_names(layer: str | tuple[str, ...]) -> list[str]:
+    """A CAM layer spec as a list of module names: one layer, or several (earliest first) whose maps
+    are fused by `fuse_geometric`."""
+    return [layer] if isinstance(layer, str) else list(layer)
+
+
+def describe_layers(layer: str | tuple[str, ...]) -> str:
+    names = layer_names(layer)
+    text = " x ".join(f"`{name}`" for name in names)
+    return text + (f" (fused: the rows of {names[0]}, the time profile of {names[-1]})" if len(names) > 1 else "")
+
+
+def fuse_layers(cams: list[torch.Tensor]) -> torch.Tensor:
+    """CAMs (N, h_i, w_i) >= 0 of the same inputs at several layers, the finest first, the deepest last ->
+    one map on the finest grid (coarser maps upsampled bilinearly) whose time profile (the sum over
+    frequency rows, each column) is the deepest layer's, and whose rows share each column as the
+    product of all the maps does: the deep layer says when the sound is, the finer ones where in
+    frequency. Where the product is zero over a whole column, the deep layer's own column is kept.
+    Unnormalised maps stay on one scale across inputs (each layer's scale is)."""
+    size = tuple(cams[0].shape[-2:])
+    up = [cams[0].clamp(min=0)] + [F.interpolate(c[:, None], size=size, mode="bilinear", align_corners=False)[:, 0]
+                                  .clamp(min=0) for c in cams[1:]]
+    if len(up) == 1:
+        return up[0]
+    deep = up[-1]
+    product = torch.stack(up).prod(0)
+    column = product.sum(1, keepdim=True)
+    share = torch.where(column > 0, product / column.clamp(min=1e-30), deep / deep.sum(1, keepdim=True).clamp(min=1e-30))
+    return share * deep.sum(1, keepdim=True)
+
+
 def upsample(cam: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
     """One CAM (h, w) -> float32 array of `size` (H, W), values in [0, 1]."""
     up = F.interpolate(cam[None, None], size=size, mode="bilinear", align_corners=False)[0, 0]

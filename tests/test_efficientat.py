@@ -41,20 +41,40 @@ def test_reimplementation_reproduces_the_original_outputs():
 
 
 @needs_base
-def test_cam_layer_is_the_last_activation_before_the_pooling():
-    """GradCAM at the map the classifier pools (chosen by the audio pointing game, see the registry):
-    4 of the 128 mel rows and about one step per 0.3 s of a 5 s clip."""
-    from models.registry import CAM_LAYERS
+def test_cam_layers_are_8_mel_rows_fused_with_the_last_activation():
+    """The CAM (chosen by the audio pointing game, see the registry) fuses block 12 (8 of the 128 mel
+    rows, as the issue asks) with the map the classifier pools (4 rows, about one step per 0.3 s of a
+    5 s clip): the analysed map has 8 distinct rows and the last layer's time profile."""
+    from models.audio_frontend import AudioSpec
+    from models.audio_predictor import AudioPredictor
+    from models.cam import layer_names
     from models.efficientat import AudioMN
-    model = AudioMN().eval()
+    from models.registry import CAM_LAYERS
+    model = AudioMN()
+    model.load_state_dict(pretrained.load_state())
+    model.eval()
+    names = layer_names(CAM_LAYERS["audio-mn"])
+    assert names[-1] == f"features.{len(model.features) - 1}"
     seen = {}
-    assert CAM_LAYERS["audio-mn"] == f"features.{len(model.features) - 1}"
-    layer = dict(model.named_modules())[CAM_LAYERS["audio-mn"]]
-    h = layer.register_forward_hook(lambda m, i, o: seen.update(shape=o.shape))
+    hooks = [dict(model.named_modules())[n].register_forward_hook(lambda m, i, o, n=n: seen.update({n: o.shape}))
+             for n in names]
     with torch.no_grad():
         model(torch.zeros(1, 32000 * 5))
-    h.remove()
-    assert tuple(seen["shape"][1:3]) == (384, 4) and seen["shape"][3] >= 15  # channels, mel rows, time steps
+    for h in hooks:
+        h.remove()
+    assert tuple(seen[names[-1]][1:3]) == (384, 4) and seen[names[-1]][3] >= 15  # channels, mel rows, time steps
+    assert seen[names[0]][2] == 8 and seen[names[0]][3] >= 30
+    labels = pretrained.labels()
+    predictor = AudioPredictor("audioset:mn04", model, labels, AudioSpec(sample_rate=32000, clip_seconds=5.0),
+                               CAM_LAYERS["audio-mn"], torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    for hz in (440, 3000):  # a tone in noise, from 2 to 3 s: its rows of the map light up most
+        wave = (0.1 * rng.standard_normal(32000 * 5)).astype(np.float32)
+        wave[32000 * 2: 32000 * 3] += np.sin(2 * np.pi * hz * np.arange(32000) / 32000).astype(np.float32)
+        _, cams, _ = predictor._window_cams(wave[None], "GradCAM", None)
+        assert tuple(cams.shape[1:]) == tuple(seen[names[0]][2:])
+        tone_bin = int(predictor.features(wave)[:, 250].argmax())  # the tone's mel band (of 128), at 2.5 s
+        assert int(cams[0].sum(1).argmax()) == tone_bin * 8 // 128, (hz, tone_bin, cams[0].sum(1))
 
 
 def _serve(folder: Path):

@@ -118,3 +118,23 @@ def test_damaged_images_are_described_in_our_words(tmp_path, caplog):
         assert message.startswith(f"cut.{suffix} is damaged or truncated"), message
         assert not [phrase for phrase in LIBRARY_PHRASES if phrase in message], message
         assert f"could not decode cut.{suffix}" in caplog.text
+
+
+def test_fused_layers_keep_the_deep_time_profile_and_the_fine_rows():
+    """models.cam.fuse_layers: the fused map lies on the finest grid, each column sums to the deep
+    map's (upsampled) column, its rows follow the product of the maps, and a column where the finer
+    map is zero keeps the deep map's own rows."""
+    import torch.nn.functional as F
+    from models.cam import fuse_layers
+    g = torch.Generator().manual_seed(0)
+    fine = torch.rand(2, 8, 32, generator=g)
+    fine[:, :, 5] = 0  # the finer layer sees nothing in one column
+    deep = torch.rand(2, 4, 16, generator=g)
+    fused = fuse_layers([fine, deep])
+    up = F.interpolate(deep[:, None], size=(8, 32), mode="bilinear", align_corners=False)[:, 0]
+    assert fused.shape == (2, 8, 32)
+    torch.testing.assert_close(fused.sum(1), up.sum(1))
+    torch.testing.assert_close(fused[:, :, 5], up[:, :, 5])
+    product = (fine * up)[:, :, 7]
+    torch.testing.assert_close(fused[:, :, 7] / fused[:, :, 7].sum(1, keepdim=True), product / product.sum(1, keepdim=True))
+    torch.testing.assert_close(fuse_layers([deep]), deep)  # one layer: its own map

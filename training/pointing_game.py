@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from models.cam import DEFAULT_METHOD, METHODS
+from models.cam import DEFAULT_METHOD, METHODS, layer_names
 from models.checkpoint import load_checkpoint, model_from_checkpoint
 from models.errors import ModelUnavailable
 from models.image_frontend import ImageSpec, load_image
@@ -90,7 +90,7 @@ def main(argv=None) -> int:
         print(f"pointing game ({method}, {len(items)} test images): {r['pointing_game'] * 100:.1f}% "
               f"(within {tol[len('pointing_game_tol'):]}: {r[tol] * 100:.1f}%); centre baseline "
               f"{r['pointing_game_centre_baseline'] * 100:.1f}%", flush=True)
-    return record(ckpt, args.checkpoint, results)
+    return record(ckpt, args.checkpoint, results, predictor.cam_layer)
 
 
 def sound_main(args, cfg: dict, ckpt: dict) -> int:
@@ -112,16 +112,18 @@ def sound_main(args, cfg: dict, ckpt: dict) -> int:
         print(f"audio pointing game ({method}, {len(targets)} test clips, event 1 s in 10 s): "
               f"{r['pointing_game'] * 100:.1f}%; random baseline {r['pointing_game_random_baseline'] * 100:.1f}% "
               f"(expected 10%)", flush=True)
-    return record(ckpt, args.checkpoint, results)
+    return record(ckpt, args.checkpoint, results, predictor.cam_layer)
 
 
-def record(ckpt: dict, path, results: dict) -> int:
-    """The best method's figures (and each method's hit rate) into the checkpoint and its card."""
+def record(ckpt: dict, path, results: dict, layer) -> int:
+    """The best method's figures (and each method's hit rate, and the CAM layer(s) they were made
+    at) into the checkpoint and its card."""
     best = max(results, key=lambda m: results[m]["pointing_game"])
     metrics = ckpt["metrics"]
     for key in [k for k in metrics if k.startswith("pointing_game")]:  # a rerun replaces every earlier figure
         del metrics[key]
     metrics.update(results[best])
+    metrics["pointing_game_cam_layers"] = " x ".join(layer_names(layer))
     for method, r in results.items():
         metrics[f"pointing_game {method}"] = r["pointing_game"]
     card = save_in_place(ckpt, path)
