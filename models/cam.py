@@ -118,7 +118,7 @@ def compute_cams(model: nn.Module, x: torch.Tensor, layer: str, method: str = DE
 
 def layer_names(layer: str | tuple[str, ...]) -> list[str]:
     """A CAM layer spec as a list of module names: one layer, or several (earliest first) whose maps
-    are fused by `fuse_geometric`."""
+    are fused by `fuse_layers`."""
     return [layer] if isinstance(layer, str) else list(layer)
 
 
