@@ -96,7 +96,7 @@ def cam_extractor(model: nn.Module, layer: str, method: str = DEFAULT_METHOD):
         extractor.remove_hooks()
 
 
-def compute_cams(model: nn.Module, x: torch.Tensor, layer: str, method: str = DEFAULT_METHOD,
+def compute_cams(model: nn.Module, x: torch.Tensor, layer: str | tuple[str, ...], method: str = DEFAULT_METHOD,
                  targets: int | list[int | None] | None = None) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
     """Forward `x` (N, C, H, W) once; return (logits (N, K), CAMs (N, h, w) in [0, 1], class ids).
 
@@ -104,14 +104,20 @@ def compute_cams(model: nn.Module, x: torch.Tensor, layer: str, method: str = DE
     that sample's top-1 class.
     The CAMs are at the target layer's resolution; see `upsample` for the input grid.
     """
-    with torch.inference_mode(False), torch.enable_grad(), cam_extractor(model, layer, method) as extractor:
+    names = layer_names(layer)  # several layers: their maps fused (fuse_layers), then normalised
+    with torch.inference_mode(False), torch.enable_grad(), \
+            cam_extractor(model, names if len(names) > 1 else names[0], method) as extractor:
         x = x.clone().requires_grad_(True)  # graph is recorded even if the weights are frozen
         logits = model(x)
         top1 = logits.argmax(1).tolist()
         if targets is None or isinstance(targets, int):
             targets = [targets] * x.shape[0]
         class_idx = [top1[n] if t is None else int(t) for n, t in enumerate(targets)]
-        cams = extractor(class_idx=class_idx, scores=logits)[0]
+        if len(names) == 1:
+            cams = extractor(class_idx=class_idx, scores=logits)[0]
+        else:
+            cams = torch.nan_to_num(fuse_layers(extractor(class_idx=class_idx, scores=logits, normalized=False)), nan=0.0)
+            cams = cams / cams.flatten(1).amax(1).clamp(min=1e-12)[:, None, None]
     cams = torch.nan_to_num(cams.detach().float(), nan=0.0).clamp_(0, 1)
     return logits.detach(), cams, class_idx
 

@@ -138,3 +138,18 @@ def test_fused_layers_keep_the_deep_time_profile_and_the_fine_rows():
     product = (fine * up)[:, :, 7]
     torch.testing.assert_close(fused[:, :, 7] / fused[:, :, 7].sum(1, keepdim=True), product / product.sum(1, keepdim=True))
     torch.testing.assert_close(fuse_layers([deep]), deep)  # one layer: its own map
+
+
+def test_compute_cams_fuses_a_tuple_of_layers_into_one_normalised_map():
+    """compute_cams with two layers: one map per input on the finer layer's grid, max 1."""
+    from torch import nn
+    from models.cam import compute_cams
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 8, 3, stride=2, padding=1), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 3)).eval()
+    logits, cams, idx = compute_cams(net, torch.rand(2, 1, 16, 32), ("1", "3"), "GradCAM")
+    assert cams.shape == (2, 16, 32) and logits.shape == (2, 3) and len(idx) == 2
+    maxima = cams.flatten(1).amax(1)
+    assert torch.all(cams >= 0) and torch.allclose(maxima, torch.ones(2))
+    _, single, _ = compute_cams(net, torch.rand(2, 1, 16, 32), "3", "GradCAM")
+    assert single.shape == (2, 8, 16)
