@@ -102,7 +102,7 @@ def compute_cams(model: nn.Module, x: torch.Tensor, layer: str | tuple[str, ...]
 
     `targets`: class index for all, one per sample, or None (for all or per sample) for
     that sample's top-1 class.
-    The CAMs are at the target layer's resolution; see `upsample` for the input grid.
+    The CAMs are at the target layer's resolution (the finest one's, for several); see `upsample` for the input grid.
     """
     names = layer_names(layer)  # several layers: their maps fused (fuse_layers), then normalised
     with torch.inference_mode(False), torch.enable_grad(), \
