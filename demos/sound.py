@@ -240,11 +240,15 @@ def auto_analyze(audio_path, model_id, method, target, hop_seconds):
 
 def example_rows(choices: list[str], fallback: str) -> tuple[list[list[str]], list[str]]:
     """The Sound tab's examples as (rows of [recording, model id, target], labels): each example
-    with its task's default model (the first of the task's ids in `choices`), else `fallback`."""
+    with its task's default model when `choices` offers it, else `fallback`."""
     rows, labels = [], []
     for item in example_items("sound"):
-        model_id = next((m for m in choices if m.partition(":")[0] == item.get("model")), fallback)
-        rows.append([item["path"], model_id, PREDICTED])
+        try:
+            task, entry = parse_model_id(item.get("model") or "")
+            model_id = f"{task.id}:{entry.name}"
+        except KeyError:  # a task this app does not have
+            model_id = fallback
+        rows.append([item["path"], model_id if model_id in choices else fallback, PREDICTED])
         labels.append(item["label"])
     return rows, labels
 

@@ -117,11 +117,11 @@ class AudioPredictor(Predictor):
         if target is None and len(wins) > WINDOW_BATCH:
             probs_w = self._window_probs(wins)
             target = int(probs_w.mean(0).argmax())
-        names = cam_lib.layer_names(self.cam_layer)  # one layer, or several fused (earliest first)
+        names = cam_lib.layer_names(self.cam_layer)  # the graph starts at the earliest CAM layer
         layer = dict(self.model.named_modules())[names[0]]
         probs, cams = [], []
         with self._lock, torch.inference_mode(False), torch.enable_grad(), _graph_from(layer), \
-                cam_lib.cam_extractor(self.model, names if len(names) > 1 else names[0], method) as extractor:
+                cam_lib.cam_extractor(self.model, self.cam_layer, method) as extractor:
             for i in range(0, len(wins), WINDOW_BATCH):
                 logits = self.model(torch.from_numpy(wins[i: i + WINDOW_BATCH]).to(self.device))
                 p = self.activate(logits.detach())

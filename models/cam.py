@@ -86,10 +86,12 @@ def _resolve(method: str) -> tuple[type, dict]:
 
 
 @contextmanager
-def cam_extractor(model: nn.Module, layer: str, method: str = DEFAULT_METHOD):
-    """torchcam extractor on `model[layer]`; its hooks are removed on exit, even on error."""
+def cam_extractor(model: nn.Module, layer: str | tuple[str, ...], method: str = DEFAULT_METHOD):
+    """torchcam extractor on `model[layer]` (on several layers for a tuple: it then returns one map per
+    layer); its hooks are removed on exit, even on error."""
     cls, kwargs = _resolve(method)
-    extractor = cls(model, target_layer=layer, **kwargs)
+    names = layer_names(layer)
+    extractor = cls(model, target_layer=names if len(names) > 1 else names[0], **kwargs)
     try:
         yield extractor
     finally:
@@ -105,8 +107,7 @@ def compute_cams(model: nn.Module, x: torch.Tensor, layer: str | tuple[str, ...]
     The CAMs are at the target layer's resolution (the finest one's, for several); see `upsample` for the input grid.
     """
     names = layer_names(layer)  # several layers: their maps fused (fuse_layers), then normalised
-    with torch.inference_mode(False), torch.enable_grad(), \
-            cam_extractor(model, names if len(names) > 1 else names[0], method) as extractor:
+    with torch.inference_mode(False), torch.enable_grad(), cam_extractor(model, layer, method) as extractor:
         x = x.clone().requires_grad_(True)  # graph is recorded even if the weights are frozen
         logits = model(x)
         top1 = logits.argmax(1).tolist()
