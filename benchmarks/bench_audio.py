@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -42,18 +41,17 @@ def measure(fn, repeats: int) -> tuple[list[float], list[float]]:
 
 
 def untrained_predictor(model_id: str):
-    """The model's architecture and input spec, random weights: from the config in its train command."""
+    """The model's architecture and input spec, random weights: from the config its registry entry trains with."""
     import torch
     import yaml
 
     from models.architectures import build_model
     from models.audio_predictor import AudioPredictor
     from models.registry import parse_model_id
-    from training.datasets import audio_spec
+    from training.data_common import audio_spec
 
     task, entry = parse_model_id(model_id)
-    words = shlex.split(entry.train_command)
-    config = ROOT / words[words.index("--config") + 1]
+    config = ROOT / entry.train_config
     cfg = yaml.safe_load(config.read_text())
     spec = audio_spec(cfg)
     kwargs = {k: v for k, v in dict(cfg["model"]).items() if k != "pretrained"}

@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     import torch
     apply_threads(args)
     from models import load_predictor
-    from models.audio_frontend import load_audio
+    from models.audio_loading import load_audio
     from models.live import LiveListener, render_timeline
 
     predictor = load_predictor(args.model, device="cpu")

@@ -3,7 +3,7 @@
     python benchmarks/bench_sensitivity.py [--model imagenet:effnet-lite0] [--repeats 5]
 
 One sweep = 10 transformed images + the original through the model as one batch with
-GradCAM, overlays and CAM-stability figures (models.sensitivity.run_sweep), input 224x224.
+GradCAM, overlays and CAM-stability figures (models.sensitivity_sweep.run_sweep), input 224x224.
 Targets: p50 <= 1.5 s for one sweep, <= 3 s for brightness and shear together.
 `--threads 1` when the machine is shared with another CPU job; `--with-save` also times
 what the app adds (PNG files, ZIP, CSV, the plot).
@@ -38,7 +38,7 @@ def main() -> None:
     from skimage import data
 
     from models import load_predictor
-    from models.sensitivity import run_sweep
+    from models.sensitivity_sweep import run_sweep
 
     if args.threads:
         torch.set_num_threads(args.threads)

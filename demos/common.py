@@ -31,24 +31,6 @@ OUTPUT_MIN_AGE = 60.0
 GRADIO_CACHE_CLEANUP = (3600, 86400)
 
 
-class SafeImage(gr.Image):
-    """gr.Image that hands the raw uploaded file to our loader.
-
-    Gradio's own preprocessing decodes the upload with PIL and fails with a generic error
-    on a corrupt file or a decompression bomb; our loader checks the size first and answers
-    with a one-line message instead.
-    """
-
-    is_template = True  # rendered by the frontend's own Image component
-
-    def preprocess(self, payload):
-        if payload is None:
-            return None
-        if self.type == "filepath":
-            return payload.path
-        return super().preprocess(payload)
-
-
 def user_errors(fn):
     """Turn the errors a user can cause into a one-line gr.Error; the server keeps serving."""
 

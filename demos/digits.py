@@ -13,9 +13,8 @@ from models.device import on_gpu
 from models.fusion import FusionHead, audio_quality, image_quality, product_of_experts
 from models.registry import CHECKPOINT_DIR
 
-from .common import SafeImage, example_recordings, user_errors
-from .sound import SafeAudio
-from .training import sketch_image
+from .common import example_recordings, user_errors
+from .widgets import SafeAudio, SafeImage, sketch_image
 
 STUDY = CHECKPOINT_DIR / "spoken-digits" / "fusion_study.json"
 LABELS = [str(d) for d in range(10)]
@@ -33,7 +32,7 @@ def input_quality(image, audio) -> list[np.ndarray]:
     """The fusion head's quality measures of the inputs as the fusion study computed them: the
     28x28 white-on-black digit in [0, 1]; the trimmed, normalised word padded (or cut) to the
     sound model's window, like the study's clips."""
-    from models.audio_frontend import fix_length
+    from models.audio_windows import fix_length
     seen = np.asarray(load_predictor("mnist").load(image).convert("L"), np.float64)[None] / 255.0
     sound = load_predictor("spoken-digits")
     wave = fix_length(sound.load(audio), sound.spec.clip_samples)

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import gradio as gr
 
+from models import artifacts as A
 from models.device import on_gpu
 from models import load_predictor, model_ids, parse_model_id
 from models.cam import DEFAULT_METHOD, METHODS, colorize, describe_layers, overlay
 from models.errors import ModelUnavailable
 
 from . import faithfulness_panel
-from .common import PREDICTED, SafeImage, image_examples, output_folder, save_png, user_errors
+from .common import PREDICTED, image_examples, output_folder, save_png, user_errors
+from .widgets import SafeImage, target_choices, untrained_card
 
 
 def model_choices() -> list[str]:
@@ -23,13 +25,12 @@ def model_choices() -> list[str]:
 def describe_model(model_id: str) -> str:
     task, entry = parse_model_id(model_id)
     if entry.from_checkpoint and not task.checkpoint_available(entry.name):
-        return (f"**{model_id}**: checkpoint not trained yet. Train it with:\n\n"
-                f"```\n{entry.train_command}\n```")
+        return untrained_card(model_id)
     lines = [f"**{model_id}** ({task.title}): {entry.description or entry.arch}",
              f"CAM layer: {describe_layers(entry.cam_layer)}"]
     if entry.from_checkpoint:
         try:
-            lines += card_lines(load_predictor(model_id).card.get("metrics") or {})
+            lines += card_lines(A.metrics(load_predictor(model_id).card))
         except ModelUnavailable as exc:
             lines.append(str(exc))
         lines.append(f"Model card: `checkpoints/{task.id}/{entry.name}.md`")
@@ -38,32 +39,15 @@ def describe_model(model_id: str) -> str:
 
 def card_lines(metrics: dict) -> list[str]:
     """The model card's headline figures: test accuracy and, for CUB, the pointing game."""
-    lines = []
-    if metrics.get("test_accuracy") is not None:
-        lines.append(f"Test accuracy **{metrics['test_accuracy'] * 100:.1f}%**, macro-F1 "
-                     f"{metrics.get('test_macro_f1', float('nan')):.3f} ({metrics.get('split', 'test split')})")
-    if metrics.get("pointing_game") is not None:
-        lines.append(f"CAM pointing game on the test boxes: **{metrics['pointing_game'] * 100:.1f}%** "
-                     f"({metrics.get('pointing_game_method', '')}; centre baseline "
-                     f"{metrics.get('pointing_game_centre_baseline', 0) * 100:.1f}%)")
-    return lines
+    score, pointing = A.test_score(metrics, bold=True), A.pointing_game(metrics, bold=True)
+    lines = [f"{score[0].upper()}{score[1:]} ({metrics.get('split', 'test split')})"] if score else []
+    return lines + ([pointing] if pointing else [])
 
 
 @user_errors
 def class_choices(model_id: str):
     """Target-class dropdown for a model: its labels, searchable by name."""
     return gr.Dropdown(choices=target_choices(model_id), value=PREDICTED), describe_model(model_id)
-
-
-def target_choices(model_id: str) -> list[str]:
-    task, _ = parse_model_id(model_id)
-    try:  # labels live in the task (a pretrained base's list, possibly not fetched yet) or the checkpoint
-        labels = task.labels
-        if labels is None:
-            labels = load_predictor(model_id).labels
-    except ModelUnavailable:
-        labels = []
-    return [PREDICTED] + sorted(labels, key=str.lower)
 
 
 @user_errors

@@ -3,7 +3,7 @@
 Setup (model, CAM method, class) -> Compare the CAM on an image with one, several and no
 object of the class -> Sweep one transformation over 10 magnitudes: gallery of overlays,
 p(class) / CAM-correlation plot, a one-sentence verdict, ZIP + CSV downloads.
-The work is done by models.sensitivity; this module only wires it to widgets.
+The work is done by models.sensitivity_sweep; this module only wires it to widgets.
 """
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ from pathlib import Path
 import gradio as gr
 
 from models.device import on_gpu
-from models import load_predictor
+from models import load_predictor, model_ids
 from models.cam import DEFAULT_METHOD, METHODS
-from models.sensitivity import TRANSFORMS, compare, get_transform, run_sweep
+from models.sensitivity_sweep import compare, run_sweep
+from models.sensitivity_transforms import TRANSFORMS, get_transform
 
-from .common import EXAMPLES_DIR, SafeImage, image_examples, output_folder, save_png, user_errors
-from .image_explainer import PREDICTED, model_choices, target_choices
+from .common import EXAMPLES_DIR, PREDICTED, image_examples, output_folder, save_png, user_errors
+from .widgets import SafeImage, target_choices
 
 DEFAULT_TRANSFORM = "brightness"
 
@@ -150,14 +151,14 @@ def sweep(image, model_id: str, method: str, target: str, transform: str, lo: fl
 
 def build() -> None:
     examples = sensitivity_examples()
-    first_model = model_choices()[0]
+    first_model = model_ids("image")[0]
     spec = get_transform(DEFAULT_TRANSFORM)
     with gr.Tab("Sensitivity", id="sensitivity"):
         gr.Markdown("How sensitive is the network, and its CAM, to what is in the image and to simple "
                     "transformations? Choose a setup, compare images with one, several and no object of the "
                     "class, then sweep a transformation over 10 magnitudes.")
         with gr.Row():
-            model = gr.Dropdown(model_choices(), value=first_model, label="Model")
+            model = gr.Dropdown(model_ids("image"), value=first_model, label="Model")
             method = gr.Dropdown(list(METHODS), value=DEFAULT_METHOD, label="CAM method")
             target = gr.Dropdown(target_choices(first_model), value=PREDICTED, label="Target class",
                                  filterable=True, allow_custom_value=True,

@@ -4,8 +4,6 @@ the top-5, the log-mel spectrogram with its CAM (seconds x Hz), "what the model 
 long recordings the top label per window."""
 from __future__ import annotations
 
-import os
-import shutil
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -13,6 +11,7 @@ from types import SimpleNamespace
 import gradio as gr
 import numpy as np
 
+from models import artifacts as A
 from models.device import on_gpu
 from models import load_predictor, model_ids, parse_model_id
 from models.audio_plots import spectrogram_figure, timeline_figure
@@ -21,9 +20,9 @@ from models.cam import describe_layers
 from models.errors import ModelUnavailable
 from models.limits import LIMITS
 
-from . import faithfulness_panel, image_explainer
-from .common import example_items, output_folder, user_errors
-from .image_explainer import PREDICTED, target_choices
+from . import faithfulness_panel
+from .common import PREDICTED, example_items, output_folder, user_errors
+from .widgets import SafeAudio, target_choices, untrained_card
 
 # A long recording with a small hop could ask for thousands of windows; the hop grows so
 # that at most this many are explained (a 10-minute file at 5 s windows is 120).
@@ -33,56 +32,6 @@ MIN_HOP_SECONDS = 0.25
 # The slider's range is fixed (Gradio checks API inputs against the maximum it was built
 # with); a hop above the model's window is used as the window (see effective_hop).
 MAX_HOP_SECONDS = 10.0
-# Browsers record WebM (or MP4) and may upload it as "audio.wav"; our loader picks the
-# decoder by suffix, so such a file gets the suffix its content says (signature -> suffix).
-CONTAINER_SIGNATURES = {b"\x1aE\xdf\xa3": ".webm"}
-FTYP_SUFFIX = ".m4a"  # ISO media ("....ftyp"): M4A, MP4
-CONTAINER_FAMILIES = {".webm": {".webm", ".mka", ".mkv"}, ".m4a": {".m4a", ".mp4", ".aac", ".m4v"}}
-
-
-def content_suffix(path: str | Path) -> str:
-    """".webm" / ".m4a" when the file's first bytes say it is such a container, else ""."""
-    with open(path, "rb") as f:
-        head = f.read(12)
-    for signature, suffix in CONTAINER_SIGNATURES.items():
-        if head.startswith(signature):
-            return suffix
-    return FTYP_SUFFIX if head[4:8] == b"ftyp" else ""
-
-
-def with_content_suffix(path: str) -> str:
-    """The path itself, or a copy named for what the file holds (a WebM recording called .wav)."""
-    try:
-        suffix = content_suffix(path)
-    except OSError:
-        return path  # the loader says what is wrong with it
-    if not suffix or Path(path).suffix.lower() in CONTAINER_FAMILIES[suffix]:
-        return path
-    fixed = Path(path).with_suffix(suffix)
-    if not fixed.exists():
-        try:
-            os.link(path, fixed)
-        except OSError:
-            shutil.copyfile(path, fixed)
-    return str(fixed)
-
-
-class SafeAudio(gr.Audio):
-    """gr.Audio that hands the raw uploaded or recorded file to our loader.
-
-    With type="filepath" and no `format`, Gradio passes the path through today; this pins
-    that (a `format` would make Gradio decode and re-encode with pydub/ffmpeg and fail with
-    a generic error), and renames a recording whose container its name hides.
-    """
-
-    is_template = True  # rendered by the frontend's own Audio component
-
-    def preprocess(self, payload):
-        if payload is None:
-            return None
-        if self.type == "filepath":
-            return with_content_suffix(payload.path)
-        return super().preprocess(payload)
 
 
 # --- model choices and card
@@ -110,19 +59,17 @@ def clip_seconds(model_id: str) -> float | None:
 def describe_model(model_id: str) -> str:
     """Model card: the train command when the checkpoint is missing, else what it eats and scores."""
     if not _available(model_id):
-        return image_explainer.describe_model(model_id)
+        return untrained_card(model_id)
     task, entry = parse_model_id(model_id)
     try:
         p = load_predictor(model_id)
     except ModelUnavailable as exc:
         return f"**{model_id}**: {exc}"
-    s, metrics = p.spec, p.card.get("metrics") or {}
+    s = p.spec
     if not entry.from_checkpoint:
         score = "pretrained as released, not trained here"
-    elif isinstance(metrics.get("test_accuracy"), float):
-        score = f"test accuracy {metrics['test_accuracy']:.1%}, macro-F1 {metrics.get('test_macro_f1', float('nan')):.3f}"
     else:
-        score = "no test metrics in the checkpoint"
+        score = A.test_score(A.metrics(p.card)) or "no test metrics in the checkpoint"
     if p.temperature != 1.0:  # training.calibrate
         score += f"; probabilities calibrated (temperature {p.temperature:.2f}, fitted on validation data)"
     outputs = "independent probabilities (several classes can be present)" if p.multilabel else "classes"
@@ -161,7 +108,7 @@ def effective_hop(duration: float, clip: float, hop: float | None) -> float:
 def describe_windows(starts: list[float], clip: float, hop: float) -> str:
     """The windows analysed, for the info line; says when the last one was moved back to end
     with the recording, or which part a single window is of a recording a little longer
-    (its middle, as training cut its clips; models.audio_frontend.window_starts)."""
+    (its middle, as training cut its clips; models.audio_windows.window_starts)."""
     if len(starts) == 1:
         text = f"one {clip:g} s window"
         # a hair over the window (under 1 ms, a resampled file) is not worth a word

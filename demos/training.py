@@ -13,9 +13,12 @@ from models.device import on_gpu
 from models import load_predictor
 from models.cam import overlay
 from models.registry import TASKS
-from training import artifacts, plots
+from models import training_plots as plots
 
-from .common import SafeImage, output_folder, save_png, user_errors
+from . import training_report as report
+
+from .common import output_folder, save_png, user_errors
+from .widgets import SafeImage, sketch_image
 
 
 # matplotlib's mathtext parser is not thread-safe, and log axes label their ticks in mathtext
@@ -38,7 +41,7 @@ def plain_log_ticks(fig) -> None:
 
 
 def figure(make, *args):
-    """make(*args) (a training.plots figure), drawn while no other thread draws one, with plain log ticks."""
+    """make(*args) (a models.training_plots figure), drawn while no other thread draws one, with plain log ticks."""
     with _DRAWING:
         fig = make(*args)
         plain_log_ticks(fig)
@@ -51,40 +54,29 @@ def trained_model_ids() -> list[str]:
 
 @user_errors
 def show_model(model_id: str):
-    art = artifacts.load(model_id)
+    art = report.load(model_id)
     ckpt = art["checkpoint"]
     curves = figure(plots.curves, ckpt["history"], model_id) if ckpt and ckpt.get("history") else None
     lr = art["lr_finder"]
     lr_fig = figure(plots.lr_finder, lr["lrs"], lr["losses"], lr["suggested_lr"], lr["window"]) if lr else None
-    cm = artifacts.confusion(art)
+    cm = report.confusion(art)
     cm_fig = figure(plots.confusion, *cm) if cm else None
     grid = art["grid_markdown"] or "No grid search yet."
-    return artifacts.metrics_markdown(art), curves, lr_fig, grid, cm_fig
+    return report.metrics_markdown(art), curves, lr_fig, grid, cm_fig
 
 
 @user_errors
 def show_study():
-    study = artifacts.load("mnist")["loss_study"]
+    study = report.load("mnist")["loss_study"]
     if not study:
-        return artifacts.study_markdown(None), None, None
+        return report.study_markdown(None), None, None
     runs = {name: r["history"] for name, r in study["runs"].items()}
 
     def losses(key: str, title: str):
         return figure(plots.loss_synthesis, {n: [{"epoch": h["epoch"], "loss": h[key]} for h in hs]
                                              for n, hs in runs.items()}, "loss", title)
-    return (artifacts.study_markdown(study), losses("train_eval_loss", "Train loss (whole train set), 4 runs"),
+    return (report.study_markdown(study), losses("train_eval_loss", "Train loss (whole train set), 4 runs"),
             losses("test_loss", "Test loss (whole test set), 4 runs"))
-
-
-def sketch_image(sketch):
-    """gr.Sketchpad value -> RGBA array of the drawing (None if nothing drawn)."""
-    if sketch is None:
-        return None
-    comp = sketch.get("composite") if isinstance(sketch, dict) else sketch
-    if comp is None or (isinstance(comp, np.ndarray) and comp.size and comp[..., :3].std() == 0
-                        and (comp.shape[-1] < 4 or comp[..., 3].max() == 0)):
-        return None
-    return comp
 
 
 @user_errors

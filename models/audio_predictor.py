@@ -16,7 +16,9 @@ import torch
 import torch.nn.functional as F
 
 from . import cam as cam_lib
-from .audio_frontend import AudioSpec, LoadedAudio, fix_length, is_silent, load_audio_report, prepare, windows
+from .audio_loading import LoadedAudio, load_audio_report
+from .audio_spec import AudioSpec
+from .audio_windows import fix_length, is_silent, prepare, windows
 from .predictor import Predictor
 
 # Methods that need only gradients at the CAM layer. Left out: the ScoreCAM family masks the
@@ -202,7 +204,7 @@ class AudioPredictor(Predictor):
         heat = (acc / np.maximum(count, 1))[:, :frames_total]
         if heat.max() > 0:
             heat = heat / heat.max()
-        from .audio_frontend import spectrogram_axes
+        from .logmel import spectrogram_axes
         times, freqs = spectrogram_axes(self.spec, frames_total)
         timeline = [{"start": float(s), "end": float(s + self.spec.clip_seconds),
                      "label": self.labels[int(p.argmax())], "prob": float(p.max())} for s, p in zip(starts, probs_w)]

@@ -1,8 +1,7 @@
 """Checkpoint I/O. A checkpoint is tensors and plain containers only, so it loads with
 torch.load(weights_only=True); the architecture is rebuilt from its name and kwargs.
 
-Keys: state_dict, arch, arch_kwargs, labels, preprocessing, metrics, history, config,
-seed, code_version, plus anything extra the trainer adds (all plain data).
+Its fields and the files beside it: models/artifacts.py (the one schema writers and readers share).
 """
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from . import artifacts as A
 from .architectures import build_model
 from .errors import ModelUnavailable
 
@@ -50,21 +50,21 @@ def save_checkpoint(path: str | Path, model: nn.Module, *, arch: str, arch_kwarg
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     base = getattr(model, "pretrained_base", None)
     if base:  # only what training changed; the loader joins it to the (user-downloaded) base
-        state, extra["base"] = changed_from_base(state, base)
+        state, extra[A.BASE] = changed_from_base(state, base)
     if half:
         state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
     ckpt = {
         "format_version": FORMAT_VERSION,
-        "state_dict": state,
-        "arch": arch,
-        "arch_kwargs": _plain(arch_kwargs),
-        "labels": [str(x) for x in labels],
-        "preprocessing": _plain(preprocessing),
-        "metrics": _plain(metrics or {}),
-        "history": _plain(history or []),
-        "config": _plain(config or {}),
-        "seed": seed,
-        "code_version": code_version(),
+        A.STATE_DICT: state,
+        A.ARCH: arch,
+        A.ARCH_KWARGS: _plain(arch_kwargs),
+        A.LABELS: [str(x) for x in labels],
+        A.PREPROCESSING: _plain(preprocessing),
+        A.METRICS: _plain(metrics or {}),
+        A.HISTORY: _plain(history or []),
+        A.CONFIG: _plain(config or {}),
+        A.SEED: seed,
+        A.CODE_VERSION: code_version(),
         **_plain(extra),
     }
     path = Path(path)
@@ -100,9 +100,9 @@ def load_checkpoint(path: str | Path, train_command: str = "") -> dict:
 
 
 def model_from_checkpoint(ckpt: dict) -> nn.Module:
-    kwargs = dict(ckpt["arch_kwargs"])
+    kwargs = dict(ckpt[A.ARCH_KWARGS])
     kwargs.pop("pretrained", None)  # the checkpoint holds the weights
-    base = ckpt.get("base")
+    base = ckpt.get(A.BASE)
     if base:  # what training changed, joined to the pretrained base (sha256-checked)
         from .pretrained import BASES
         known = BASES.get(base.get("name"))
@@ -110,12 +110,12 @@ def model_from_checkpoint(ckpt: dict) -> nn.Module:
             raise ModelUnavailable(f"this checkpoint was built on {base.get('name')} (sha256 "
                                    f"{str(base.get('sha256'))[:12]}...), which this version does not know")
         kwargs["pretrained"] = True
-    model = build_model(ckpt["arch"], **kwargs)
-    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt["state_dict"].items()}
+    model = build_model(ckpt[A.ARCH], **kwargs)
+    state = {k: v.float() if v.is_floating_point() else v for k, v in ckpt[A.STATE_DICT].items()}
     if base:
         missing, unexpected = model.load_state_dict(state, strict=False)
         if unexpected:
-            raise ModelUnavailable(f"checkpoint keys {unexpected[:3]} do not fit {ckpt['arch']}")
+            raise ModelUnavailable(f"checkpoint keys {unexpected[:3]} do not fit {ckpt[A.ARCH]}")
     else:
         model.load_state_dict(state)
     return model.eval()

@@ -19,6 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .augment import SpecAugment, pick_view
+
 # The front end the weights were trained with (EfficientAT's AugmentMelSTFT, eval mode).
 SAMPLE_RATE = 32000
 N_FFT = 1024
@@ -135,7 +137,6 @@ class AudioMN(nn.Module):
     def __init__(self, num_classes: int = AUDIOSET_CLASSES, dropout: float = 0.2, trunk_blocks: int = 0,
                  spec_augment: dict | None = None, map_augment: dict | None = None):
         super().__init__()
-        from .architectures import SpecAugment
         self.frontend = EfficientATMel()
         self.augment = SpecAugment(**(spec_augment or {}))
         # on cached trunk outputs (training only): masks of up to freq_mask rows and time_mask steps
@@ -168,7 +169,6 @@ class AudioMN(nn.Module):
         if x.dim() == 2:  # waveforms
             return self.classifier(self.features(self.augment(self.frontend(x))))
         if x.dim() == 5:  # cached trunk outputs, several views per clip
-            from .architectures import pick_view
             x = pick_view(x, self.training)
         x = x.float()
         if self.training:

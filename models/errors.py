@@ -1,12 +1,26 @@
 """Errors whose message is meant for the user: one line, says what to do."""
+from __future__ import annotations
+
+import functools
+import sys
+from typing import Callable
 
 
-class InputError(ValueError):
+class UserError(Exception):
+    """An error whose message is written for the user: one line, says what to do."""
+
+
+class InputError(UserError, ValueError):
     """The user's input (file, image, sound) cannot be used; the message says why."""
 
 
-class ModelUnavailable(RuntimeError):
+class ModelUnavailable(UserError, RuntimeError):
     """A model cannot be loaded (e.g. its checkpoint was never trained); the message says how to get it."""
+
+
+# What a command line reports in one line with exit status 2 instead of a traceback: errors written for
+# the user, a file that is not there, and what data and model code raise on a bad name or setting.
+CLI_ERRORS: tuple[type[Exception], ...] = (UserError, FileNotFoundError, KeyError, ValueError)
 
 
 def check_upload(path, max_bytes: int):
@@ -19,3 +33,29 @@ def check_upload(path, max_bytes: int):
     if size > max_bytes:
         raise InputError(f"{path.name} is {size / 2**20:.0f} MB; the limit is {max_bytes // 2**20} MB.")
     return size
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error's message (a KeyError's without its quotes)."""
+    text = str(exc).strip("\"'")
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def run_cli(work: Callable[[], int], *errors: type[Exception]) -> int:
+    """A command line's exit status: `work`'s, or 2 with `error: <message>` on stderr when it raises one
+    of CLI_ERRORS or `errors`: the one error path every `python -m models.*` / `training.*` command shares."""
+    try:
+        return work()
+    except CLI_ERRORS + errors as exc:
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 2
+
+
+def cli_main(*errors: type[Exception]):
+    """Decorator for a command's `main(argv=None) -> int`: run_cli around it."""
+    def wrap(main):
+        @functools.wraps(main)
+        def run(*args, **kwargs):
+            return run_cli(lambda: main(*args, **kwargs), *errors)
+        return run
+    return wrap

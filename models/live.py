@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch.nn.functional as F
 
-from .audio_frontend import prepare
+from .audio_windows import prepare
 from .cam import colormap_lut
 
 HISTORY_SECONDS = 10.0     # the scrolling spectrogram's span

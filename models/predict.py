@@ -11,10 +11,11 @@ import json
 import logging
 import sys
 
-from .errors import InputError, ModelUnavailable
+from .errors import InputError, cli_main, one_line
 from .registry import model_ids
 
 
+@cli_main()
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.predict", description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="imagenet", help=f"model id, one of: {', '.join(model_ids())}")
@@ -25,18 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     # one line per bad file: the loaders log a decoder's own words (a server keeps them), left out here
     logging.getLogger("models").setLevel(logging.ERROR)
 
-    from .predictor import load_predictor  # after arg parsing: --help stays instant
-    try:
-        predictor = load_predictor(args.model, args.device)
-    except (KeyError, ModelUnavailable) as exc:
-        print(f"error: {str(exc).strip(chr(34) + chr(39))}", file=sys.stderr)
-        return 2
+    from .factory import load_predictor  # after arg parsing: --help stays instant
+    predictor = load_predictor(args.model, args.device)  # an unknown or untrained model: cli_main's one line
     failed = False
     for path in args.files:
         try:
             top = predictor.predict(path, top_k=max(1, args.top))
         except InputError as exc:
-            print(f"error: {path}: {exc}", file=sys.stderr)
+            print(f"error: {path}: {one_line(exc)}", file=sys.stderr)
             failed = True
             continue
         print(json.dumps({"file": path, "top": [[label, round(p, 6)] for label, p in top.items()]}), flush=True)

@@ -1,4 +1,5 @@
-"""Predictor: one loaded model with its preprocessing, labels and CAM layer.
+"""Predictor: one loaded model with its preprocessing, labels and CAM layer (the image one
+here, models.audio_predictor the sound one; models.factory.load_predictor picks and loads).
 
     p = load_predictor("imagenet")            # task default, or "imagenet:effnet-lite1"
     p.predict("cat.jpg")                      # {label: prob}, most probable first
@@ -8,19 +9,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import torch
 from PIL import Image
 
 from . import cam as cam_lib
-from .architectures import build_model
-from .checkpoint import load_checkpoint, model_from_checkpoint
-from .device import pick_device
-from .hub import resolve_checkpoint
-from .image_frontend import ImageSpec, load_image, mnist_style, to_tensor
-from .registry import parse_model_id
+from .image_frontend import load_image, mnist_style, to_tensor
 
 
 @dataclass
@@ -153,39 +148,3 @@ class ImagePredictor(Predictor):
         return Analysis(image=image, probs=self._topk(probs, top_k), target=self.labels[t],
                         target_prob=float(probs[t]), heatmap=cam_lib.upsample(cams[0], (image.height, image.width)))
 
-
-def _build(model_id: str, device: torch.device) -> Predictor:
-    task, entry = parse_model_id(model_id)
-    full_id = f"{task.id}:{entry.name}"
-    if entry.from_checkpoint:
-        ckpt = load_checkpoint(resolve_checkpoint(task.checkpoint_path(entry.name)), entry.train_command)
-        model = model_from_checkpoint(ckpt)
-        labels = ckpt["labels"]
-        card = {k: ckpt.get(k) for k in ("metrics", "config", "seed", "code_version", "reproduce")}
-        if ckpt["preprocessing"].get("kind") == "audio":
-            from .audio_frontend import AudioSpec
-            from .audio_predictor import AudioPredictor
-            return AudioPredictor(full_id, model, labels, AudioSpec.from_dict(ckpt["preprocessing"]),
-                                  entry.cam_layer, device, card, multilabel=entry.multilabel,
-                                  temperature=float((ckpt.get("metrics") or {}).get("temperature") or 1.0))
-        spec = ImageSpec.from_dict(ckpt["preprocessing"])
-    else:
-        model = build_model(entry.arch, **entry.build_kwargs)
-        labels, spec, card = task.labels, entry.input_spec, {"description": entry.description}
-        from .audio_frontend import AudioSpec
-        if isinstance(spec, AudioSpec):
-            from .audio_predictor import AudioPredictor
-            return AudioPredictor(full_id, model, labels, spec, entry.cam_layer, device, card,
-                                  multilabel=entry.multilabel)
-    return ImagePredictor(full_id, model, labels, spec, entry.cam_layer, device, card)
-
-
-@lru_cache(maxsize=8)
-def _cached(model_id: str, device: str) -> Predictor:
-    return _build(model_id, torch.device(device))
-
-
-def load_predictor(model_id: str, device: str | None = None) -> Predictor:
-    """Load (once per process, then cached) the predictor for a model id."""
-    task, entry = parse_model_id(model_id)
-    return _cached(f"{task.id}:{entry.name}", str(pick_device(device)))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import ModelUnavailable
+from .errors import ModelUnavailable, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED_ENV = "XAI_LAB_PRETRAINED"
@@ -170,18 +170,17 @@ def main(argv=None) -> int:
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     say = (lambda *_: None) if args.quiet else print
-    try:
+
+    def work() -> int:
         folder = fetch(log=say) if args.download else find()
         if folder is None:
             print(missing_message(), file=sys.stderr)
             return 2
         for f in MN04.files():
             path_of(f)
-    except ModelUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    say(f"{MN04.name}: {folder} (sha256 checked)")
-    return 0
+        say(f"{MN04.name}: {folder} (sha256 checked)")
+        return 0
+    return run_cli(work, ModelUnavailable)
 
 
 if __name__ == "__main__":

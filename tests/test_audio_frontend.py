@@ -17,13 +17,14 @@ import pytest
 import soundfile as sf
 import torch
 
-from conftest import LIBRARY_PHRASES, wav_bytes
-from models.audio_frontend import (MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS, AudioSpec, LogMel, fix_length, is_silent,
-                                   load_audio, load_audio_report, spectrogram_axes, trim_silence, windows)
+from conftest import LIBRARY_PHRASES, data_root, wav_bytes
+from models.audio_loading import MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS, load_audio, load_audio_report
+from models.audio_spec import AudioSpec
+from models.audio_windows import fix_length, is_silent, trim_silence, windows
+from models.logmel import LogMel, spectrogram_axes
 from models.errors import InputError
 
 SR = 16000
-DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 
 
 def tone(seconds: float, sr: int, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
@@ -115,7 +116,7 @@ def _malformed() -> dict[str, bytes]:
 def test_unreadable_files_are_described_in_our_words_and_logged_in_the_decoders(tmp_path, name, caplog):
     path = tmp_path / name
     path.write_bytes(_malformed()[name])
-    with caplog.at_level(logging.WARNING, logger="models.audio_frontend"):
+    with caplog.at_level(logging.WARNING, logger="models.audio_loading"):
         message = refused(path, name)
     assert not [phrase for phrase in LIBRARY_PHRASES if phrase in message], message
     assert "damaged, truncated" in message or "not an audio file" in message, message
@@ -351,7 +352,7 @@ def _band_db(wave: np.ndarray, lo: float, hi: float) -> float:
 
 
 def test_eq_augmentation_recolours_each_clip_and_keeps_its_peak():
-    from training.engine import batch_augment
+    from training.augment import batch_augment
     torch.manual_seed(0)
     rng = np.random.default_rng(0)
     noise = torch.from_numpy(rng.standard_normal((8, SR)).astype(np.float32) * 0.1)
@@ -369,27 +370,23 @@ def test_eq_augmentation_recolours_each_clip_and_keeps_its_peak():
 # --- ESC-50
 
 
-ESC50 = DATA / "esc50"
-needs_esc50 = pytest.mark.skipif(not (ESC50 / "meta" / "esc50.csv").is_file(), reason="no ../shared/data/esc50")
-
-
-@needs_esc50
-def test_esc50_meta_and_real_clips():
-    from training.datasets import read_clip, read_esc50_meta
-    rows, labels = read_esc50_meta(ESC50)
+def test_esc50_meta_and_real_clips(needs_data):
+    from training.esc50 import read_clip, read_esc50_meta
+    esc50 = needs_data("esc50", "meta", "esc50.csv").parent.parent
+    rows, labels = read_esc50_meta(esc50)
     assert len(rows) == 2000 and len(labels) == 50 and labels[0] == "dog" and len(set(labels)) == 50
     for row in rows[:: 1000][:3] + [rows[-1]]:
-        y = read_clip(ESC50 / "audio" / row["filename"], SR, 5)
+        y = read_clip(esc50 / "audio" / row["filename"], SR, 5)
         assert y.shape == (5 * SR,) and y.dtype == np.float32
         assert labels[int(row["target"])] == row["category"]
 
 
-@needs_esc50
-def test_esc50_loader_limited():
+def test_esc50_loader_limited(needs_data):
     from training.datasets import load_task_data
+    needs_data("esc50", "meta", "esc50.csv")
     cfg = {"task": "esc50", "data": {"dataset": "esc50", "sample_rate": SR, "clip_seconds": 5, "limit": 1},
            "audio": {"n_mels": 64, "n_fft": 400, "hop_length": 160}, "train": {"seed": 0}}
-    data = load_task_data(cfg, DATA)
+    data = load_task_data(cfg, data_root())
     x, y = data.train.tensors
     assert x.shape == (3, 5 * SR) and x.dtype == torch.float32 and y.dtype == torch.int64
     assert len(data.val) == 1 and len(data.test) == 1 and len(data.labels) == 50
@@ -442,8 +439,8 @@ def fake_server(tmp_path):
 
 
 def test_esc50_download_and_cache(fake_server, tmp_path, monkeypatch):
-    from training import datasets
-    monkeypatch.setenv(datasets.CACHE_ENV, str(tmp_path / "cache"))
+    from training import data_common, datasets, esc50
+    monkeypatch.setenv(data_common.CACHE_ENV, str(tmp_path / "cache"))
     root = tmp_path / "data"
     cfg = {"task": "esc50", "data": {"dataset": "esc50", "sample_rate": SR, "clip_seconds": 5,
                                      "url": f"{fake_server}/master.zip"},
@@ -464,13 +461,13 @@ def test_esc50_download_and_cache(fake_server, tmp_path, monkeypatch):
 
     def no_decoding(*args):
         raise AssertionError("decoded again instead of reading the cache")
-    monkeypatch.setattr(datasets, "_decode_all", no_decoding)
+    monkeypatch.setattr(esc50, "_decode_all", no_decoding)
     again = datasets.load_task_data(cfg, root)
     assert torch.equal(again.train.tensors[0], x) and torch.equal(again.test.tensors[0], data.test.tensors[0])
 
 
 def test_download_refuses_an_archive_that_is_not_esc50(tmp_path):
-    from training.datasets import download_esc50
+    from training.esc50 import download_esc50
     (tmp_path / "serve").mkdir()
     with zipfile.ZipFile(tmp_path / "serve" / "other.zip", "w") as z:
         z.writestr("other/readme.txt", "hello")
@@ -524,7 +521,7 @@ def test_multi_resolution_statistics_are_per_channel_and_stored():
 
 
 def test_spec_augment_hides_the_same_bands_and_frames_in_every_channel():
-    from models.architectures import SpecAugment
+    from models.augment import SpecAugment
     torch.manual_seed(0)
     augment = SpecAugment(freq_mask=8, time_mask=20, masks=2).train()
     x = torch.randn(4, 3, 64, 126)

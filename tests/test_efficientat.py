@@ -19,7 +19,6 @@ from models.errors import ModelUnavailable
 
 BASE_DIR = pretrained.find()
 needs_base = pytest.mark.skipif(BASE_DIR is None, reason="the EfficientAT base is not on this machine")
-DATA = ROOT.parent / "shared" / "data"
 
 
 @needs_base
@@ -45,11 +44,11 @@ def test_cam_layers_are_8_mel_rows_fused_with_the_last_activation():
     """The CAM (chosen by the audio pointing game, see the registry) fuses block 12 (8 of the 128 mel
     rows, as the issue asks) with the map the classifier pools (4 rows, about one step per 0.3 s of a
     5 s clip): the analysed map has 8 distinct rows and the last layer's time profile."""
-    from models.audio_frontend import AudioSpec
+    from models.audio_spec import AudioSpec
     from models.audio_predictor import AudioPredictor
     from models.cam import layer_names
     from models.efficientat import AudioMN
-    from models.registry import CAM_LAYERS
+    from models.architectures import CAM_LAYERS
     model = AudioMN()
     model.load_state_dict(pretrained.load_state())
     model.eval()
@@ -173,28 +172,29 @@ def test_wrong_front_end_settings_are_refused():
         build_model("audio-mn", spec={**SPEC, "clip_seconds": 5, "sample_rate": 16000}, num_classes=3)
 
 
-needs_data = pytest.mark.skipif(not (DATA / "esc50").is_dir() or BASE_DIR is None, reason="data or base missing")
+DOG_CLIP = ("esc50", "audio", "1-100032-A-0.ogg")  # an ESC-50 dog, under the data root
 
 
-@needs_data
-def test_audioset_model_hears_a_dog_and_a_violin():
+@needs_base
+def test_audioset_model_hears_a_dog_and_a_violin(needs_data):
+    dog_clip, bach_folder = needs_data(*DOG_CLIP), needs_data("instruments", "violin", "bach-john-garner")
     from models import load_predictor
     p = load_predictor("audioset")
     assert len(p.labels) == 527 and p.multilabel
-    dog = p.predict(DATA / "esc50" / "audio" / "1-100032-A-0.ogg", top_k=3)
+    dog = p.predict(dog_clip, top_k=3)
     assert {"Dog", "Bark"} & set(dog), dog
-    bach = sorted((DATA / "instruments" / "violin" / "bach-john-garner").glob("*.ogg"))[0]
+    bach = sorted(bach_folder.glob("*.ogg"))[0]
     violin = p.predict(bach, top_k=3)
     assert "Violin, fiddle" in violin, violin
     # multi-label: the probabilities are independent sigmoids, not a distribution
     assert sum(p.predict(bach).values()) > 1.5
 
 
-@needs_data
-def test_audioset_cam_for_any_class_on_the_spectrogram_grid():
+@needs_base
+def test_audioset_cam_for_any_class_on_the_spectrogram_grid(needs_data):
+    clip = needs_data(*DOG_CLIP)
     from models import load_predictor
     p = load_predictor("audioset")
-    clip = DATA / "esc50" / "audio" / "1-100032-A-0.ogg"
     a = p.analyze(clip, method="GradCAM", target="Bark")
     assert a.target == "Bark" and a.heatmap.shape == a.logmel.shape and a.logmel.shape[0] == 128
     assert 0 <= a.heatmap.min() and a.heatmap.max() == pytest.approx(1.0)
@@ -202,10 +202,11 @@ def test_audioset_cam_for_any_class_on_the_spectrogram_grid():
     assert not np.allclose(other, a.heatmap)
 
 
-@needs_data
-def test_frozen_trunk_training_smoke_ships_only_the_trained_part(tmp_path):
+@needs_base
+def test_frozen_trunk_training_smoke_ships_only_the_trained_part(tmp_path, needs_data):
     """A tiny run of the previous recipe: cached trunk views, the rest trained, a checkpoint
     without the base's frozen tensors that loads joined to the base and predicts like the run."""
+    needs_data("esc50")  # the training command finds it under the same root ($DATA_DIR or ../shared/data)
     from conftest import run_module
     from models.checkpoint import load_checkpoint, model_from_checkpoint
     out = tmp_path / "mn.pt"
@@ -226,10 +227,11 @@ def test_frozen_trunk_training_smoke_ships_only_the_trained_part(tmp_path):
     assert len(list((tmp_path / "cache").glob("trunk-esc50-*/*.npy"))) == 10  # 5 folds x 2 clips, once each
 
 
-@needs_data
-def test_online_augmented_training_smoke_ships_only_the_trained_part(tmp_path):
+@needs_base
+def test_online_augmented_training_smoke_ships_only_the_trained_part(tmp_path, needs_data):
     """A tiny run of the shipped recipe: the frozen front end and first blocks run on every step
     (nothing cached), the rest trains; the checkpoint stores only what changed."""
+    needs_data("esc50")  # the training command finds it under the same root ($DATA_DIR or ../shared/data)
     from conftest import run_module
     from models.checkpoint import load_checkpoint, model_from_checkpoint
     out = tmp_path / "mn.pt"
@@ -244,7 +246,11 @@ def test_online_augmented_training_smoke_ships_only_the_trained_part(tmp_path):
     assert {"classifier.5.weight", "features.5.block.0.0.weight", "features.12.block.0.0.weight"} <= keys
     # BatchNorm statistics of the frozen blocks stayed as pretrained (eval mode while training)
     assert not any(k.startswith("features.4.") and k.endswith("running_mean") for k in keys)
-    assert model_from_checkpoint(ckpt) is not None
+    # loaded, the network is the stored tensors joined to the base's for everything else
+    joined, base = model_from_checkpoint(ckpt).state_dict(), pretrained.load_state()
+    for k, v in ckpt["state_dict"].items():
+        assert torch.equal(joined[k], v.to(joined[k].dtype)), k
+    assert set(joined) - keys and all(torch.equal(joined[k], base[k].to(joined[k].dtype)) for k in set(joined) - keys)
 
 
 @needs_base

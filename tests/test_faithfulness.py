@@ -169,22 +169,19 @@ def test_the_panel_scores_one_map_and_ranks_the_gradient_methods():
 
 def test_the_study_over_tiny_imagenet_writes_a_row_per_method_and_the_random_baseline(tmp_path):
     import json
-    import os
-    from conftest import ROOT, run_module
-    from training.config import DEFAULT_DATA_DIR
+    from conftest import ROOT, data_path, run_module
     from training.faithfulness import RANDOM
-    root = Path(os.environ.get("DATA_DIR") or DEFAULT_DATA_DIR)
-    if not (root / "tiny-imagenet-200" / "val" / "images").is_dir():
-        pytest.skip("Tiny ImageNet is not on this machine")
+    data_path("tiny-imagenet-200", "val", "images")  # the command reads the same root ($DATA_DIR or ../shared/data)
     out = tmp_path / "f.json"
     log = run_module("training.faithfulness", "--images", 2, "--sanity", 1, "--steps", 5, "--methods", "GradCAM",
                      "LayerCAM", "--output", out)
     result = json.loads(out.read_text())
     assert result["inputs"] == 2 and set(result["methods"]) == {"GradCAM", "LayerCAM", RANDOM}
     assert len(result["methods"]["GradCAM"]["randomisation"]) == 4 and "randomisation" not in result["methods"][RANDOM]
-    for m in ("GradCAM", "LayerCAM", RANDOM):
-        assert f"| {m} |" in log
-        assert 0.0 <= result["methods"][m]["deletion"] <= 1.0
+    for m in ("GradCAM", "LayerCAM", RANDOM):  # the table printed is the one written
+        e = result["methods"][m]
+        assert f"| {m} | {e['deletion']:.3f} | {e['insertion']:.3f} | {e['road']:+.3f} |" in log
+        assert e["deletion"] != e["insertion"]
     # a missing data folder is one line and exit 2
     import subprocess
     import sys
@@ -236,20 +233,19 @@ def test_energy_in_the_box_and_the_centre_baseline_map():
 
 
 @pytest.mark.parametrize("model_id", ["cub:effnet-lite0", "esc50"])
-def test_the_study_on_cub_and_esc50_scores_real_inputs(model_id, tmp_path):
+def test_the_study_on_cub_and_esc50_scores_real_inputs(model_id, tmp_path, needs_data):
     """Two real inputs each: a CUB image (with the energy in the bird's box next to the centre
     baseline's) and an ESC-50 fold-5 clip (on the log-mel, noise-floor baseline)."""
-    import os
+    from conftest import data_root
     from models import load_predictor
     from models.errors import ModelUnavailable
-    from training.config import DEFAULT_DATA_DIR
     from training.faithfulness import CENTRE, RANDOM, inputs_for, study, table
-    root = Path(os.environ.get("DATA_DIR") or DEFAULT_DATA_DIR)
+    needs_data("cub-200-2011-50" if model_id.startswith("cub") else "esc50")
     try:
         predictor = load_predictor(model_id, device="cpu")
-        probes, described = inputs_for(predictor, root, 2)
-    except (FileNotFoundError, ModelUnavailable) as exc:
+    except ModelUnavailable as exc:
         pytest.skip(f"not on this machine: {exc}")
+    probes, described = inputs_for(predictor, data_root(), 2)
     result = study(predictor, probes, ["GradCAM"], sanity_images=1, steps=5, log=lambda *a, **k: None)
     methods = result["methods"]
     assert result["inputs"] == 2 and len(methods["GradCAM"]["randomisation"]) == 4

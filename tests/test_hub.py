@@ -128,7 +128,7 @@ def hub(monkeypatch, tmp_path):
     pointed at an empty checkpoint folder, so every checkpoint is 'missing' locally."""
     import huggingface_hub.constants as hf_constants
 
-    import models.predictor
+    import models.factory
     import models.registry
     server = FakeHub()
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -142,9 +142,9 @@ def hub(monkeypatch, tmp_path):
     monkeypatch.setattr(hf_constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
     (tmp_path / "checkpoints").mkdir()
     monkeypatch.setattr(models.registry, "CHECKPOINT_DIR", tmp_path / "checkpoints")
-    models.predictor._cached.cache_clear()
+    models.factory._cached.cache_clear()
     yield server
-    models.predictor._cached.cache_clear()
+    models.factory._cached.cache_clear()
     server.shutdown()
     server.server_close()
 
@@ -199,13 +199,13 @@ def test_missing_checkpoint_is_fetched_from_the_hub_and_served(hub, tmp_path, di
 
 def test_cached_copy_is_served_when_the_hub_is_down(hub, tmp_path, digit):
     from models import load_predictor
-    import models.predictor
+    import models.factory
     hub.repos[REPO] = {"mnist/cnn.pt": tiny_mnist_checkpoint(tmp_path / "made" / "cnn.pt").read_bytes()}
     load_predictor("mnist:cnn", device="cpu")
     gets = [r for r in hub.requests if r[0] == "GET"]
     hub.shutdown()
     hub.server_close()  # connections now refused
-    models.predictor._cached.cache_clear()
+    models.factory._cached.cache_clear()
     start = time.monotonic()
     assert list(load_predictor("mnist:cnn", device="cpu").predict(digit, top_k=1)) == ["digit-7"]
     assert time.monotonic() - start < 10  # no retry loop for the card, whose 404 the cache remembers

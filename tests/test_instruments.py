@@ -10,6 +10,7 @@ import soundfile as sf
 import torch
 
 from training import instruments as inst
+from training.instruments import checks, loader, soundfonts
 
 HAS_SYNTH = shutil.which("fluidsynth") is not None and any(
     (d / "TimGM6mb.sf2").is_file() for d in inst.SOUNDFONT_DIRS)
@@ -55,7 +56,9 @@ def test_phrases_fold_into_the_register_two_instruments_share():
         inst.fold_into([], 60, 70)
     with pytest.raises(ValueError):
         inst.shared_register(["cello"])
+    from collections import Counter
     rng = np.random.default_rng(3)
+    moved = Counter()
     for name in ("cello", "violin"):
         for _ in range(20):
             events = inst.phrase(name, rng, 4.0)
@@ -64,12 +67,20 @@ def test_phrases_fold_into_the_register_two_instruments_share():
             notes = [(a, b) for a, b in zip(events, folded) if a[1][0] & 0xF0 in (0x80, 0x90)]
             assert notes and all(55 <= b[1][1] <= 72 for _, b in notes)
             assert all((a[1][1] - b[1][1]) % 12 == 0 and a[1][2:] == b[1][2:] for a, b in notes)
-            assert any(a[1][1] != b[1][1] for a, b in notes) or all(55 <= a[1][1] <= 72 for a, _ in notes)
+            for (_, a), (_, b) in notes:  # no further than needed: into the nearest octave that fits
+                if a[1] > 72:
+                    assert 72 - 12 < b[1] <= 72
+                elif a[1] < 55:
+                    assert 55 <= b[1] < 55 + 12
+                else:
+                    assert b[1] == a[1]
+                moved[name] += a[1] != b[1]
             ons = sorted(b[1][1] for _, b in notes if b[1][0] & 0xF0 == 0x90)
             offs = sorted(b[1][1] for _, b in notes if b[1][0] & 0xF0 == 0x80)
             assert ons == offs
             others = [a for a in events if a[1][0] & 0xF0 not in (0x80, 0x90)]
             assert others == [b for b in folded if b[1][0] & 0xF0 not in (0x80, 0x90)]
+    assert moved["cello"] and moved["violin"]  # both instruments have notes outside the shared register
 
 
 @needs_synth
@@ -101,7 +112,7 @@ def _recordings(tmp_path) -> Path:
 
 
 def test_split_is_by_recording_and_source(tmp_path):
-    from training.datasets import audio_spec
+    from training.data_common import audio_spec
     cfg = {"data": {"sample_rate": 8000, "clip_seconds": 2.0}, "audio": {"n_mels": 16, "n_fft": 256, "hop_length": 128}}
     spec = audio_spec(cfg)
     found = inst.find_recordings(_recordings(tmp_path))
@@ -131,13 +142,13 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
                     "phrases": 2, "soundfonts": {"train": ["TimGM6mb"], "test": ["TimGM6mb"]}}}
     with pytest.raises(ValueError, match="both train and test"):
         load_task_data(cfg, tmp_path / "data")
-    monkeypatch.setattr(inst, "SOUNDFONT_DIRS", [tmp_path / "fonts", *inst.SOUNDFONT_DIRS])
+    monkeypatch.setattr(soundfonts, "SOUNDFONT_DIRS", [tmp_path / "fonts", *inst.SOUNDFONT_DIRS])
     (tmp_path / "fonts").mkdir()
     shutil.copy(inst.find_soundfont("TimGM6mb"), tmp_path / "fonts" / "Other.sf2")  # another file (a link is the same font)
     with pytest.raises(ValueError, match="shares 310 recorded samples with held-out Other"):
         load_task_data(dict(cfg, data=dict(cfg["data"], soundfonts={"train": ["TimGM6mb"], "test": ["Other"]})),
                        tmp_path / "data")
-    monkeypatch.setattr(inst, "shared_samples", lambda train, test: [])  # the copy stands in for another font
+    monkeypatch.setattr(checks, "shared_samples", lambda train, test: [])  # the copy stands in for another font
     cfg["data"]["soundfonts"] = {"train": ["TimGM6mb"], "test": ["Other"]}
     cfg["data"]["real"] = {"folder": "instruments", "val_sources": ["b"], "cap_per_class": 100}
     cfg["data"]["train_programs"] = {"guitar": [26, 27]}
@@ -147,7 +158,7 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     cfg["data"]["shared_register"] = {"instruments": ["violin", "cello"], "phrases": 1}
     cfg["data"]["stretched"] = {"instruments": ["cello", "violin"], "phrases": 1, "semitones": [5, 12]}
     calls, render = [], inst.rendered_set
-    monkeypatch.setattr(inst, "rendered_set", lambda name, *a: calls.append((name, a[-1])) or render(name, *a))
+    monkeypatch.setattr(loader, "rendered_set", lambda name, *a: calls.append((name, a[-1])) or render(name, *a))
     data = load_task_data(cfg, tmp_path / "data")
     # more programs for the training font only; the held-out font plays the instruments' own
     assert calls == [("TimGM6mb", {"guitar": [26, 27]}), ("Other", None)]
@@ -181,7 +192,7 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     (tmp_path / "timidity").mkdir()
     (tmp_path / "timidity" / "tim.cfg").write_text(
         f"dir {inst.find_soundfont('TimGM6mb').parent}\nbank 0\n0 %font \"TimGM6mb.sf2\" 0 0 amp=29\n")
-    monkeypatch.setattr(inst, "TIMIDITY_DIRS", [tmp_path / "timidity"])
+    monkeypatch.setattr(soundfonts, "TIMIDITY_DIRS", [tmp_path / "timidity"])
     cfg["data"]["phone_share"], cfg["data"]["soundfonts"] = 0.0, {"train": ["tim"], "test": ["TimGM6mb"]}
     with pytest.raises(ValueError, match="both train and test"):
         load_task_data(cfg, tmp_path / "data")
@@ -204,7 +215,7 @@ def test_lstm_classifies_spectrogram_frames_and_is_trainable():
 
 def phone_chain(y: np.ndarray, rate: int, tmp_path: Path, rng) -> np.ndarray:
     """Resampled to 16 kHz, MP3-compressed at a low bit rate, light noise (30 dB SNR)."""
-    from models.audio_frontend import load_audio, resample
+    from models.audio_loading import load_audio, resample
     y16 = resample(y, rate, 16000)
     path = tmp_path / "phone.mp3"
     sf.write(path, y16, 16000, format="MP3", bitrate_mode="CONSTANT", compression_level=0.8)  # about 40 kbit/s
@@ -221,7 +232,7 @@ def test_held_out_soundfont_phrases_keep_their_label_through_a_phone_chain(tmp_p
     keeps at least 90% of those through the phone (a 12-phrase all-or-nothing version of this test
     measured luck: one flip in 7)."""
     from models import load_predictor
-    from models.audio_frontend import resample
+    from models.audio_loading import resample
     predictor = load_predictor(f"instruments:{MODEL}", device="cpu")
     font = inst.find_soundfont("TimGM6mb")  # the soundfont held out from training
     labels = [label for label in inst.LABELS for _ in range(10)]
@@ -574,7 +585,7 @@ def test_a_training_font_made_of_the_held_out_fonts_samples_is_refused(tmp_path,
     assert len(taken) > 20 and len(inst.sample_hashes(tim)) == 310
     rng = np.random.default_rng(0)
     own = [rng.integers(-3000, 3000, 5000).astype(np.int16) for _ in range(5)]
-    monkeypatch.setattr(inst, "SOUNDFONT_DIRS", [tmp_path, *inst.SOUNDFONT_DIRS])
+    monkeypatch.setattr(soundfonts, "SOUNDFONT_DIRS", [tmp_path, *inst.SOUNDFONT_DIRS])
     _soundfont(tmp_path / "Borrowed.sf2", own + taken[:12])
     _soundfont(tmp_path / "Own.sf2", own + taken[:3])  # a few shared samples are tolerated
     assert len(inst.sample_hashes(tmp_path / "Borrowed.sf2")) == 17

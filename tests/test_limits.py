@@ -33,7 +33,7 @@ def test_bad_values(name, value, capsys):
 
 def test_limits_reach_the_loaders():
     """A lowered limit in the environment is what the audio loader enforces."""
-    code = ("import numpy as np; from models.audio_frontend import load_audio; from models.errors import InputError\n"
+    code = ("import numpy as np; from models.audio_loading import load_audio; from models.errors import InputError\n"
             "try:\n    load_audio((8000, np.zeros(8000 * 3, np.float32)), 8000)\n"
             "except InputError as e:\n    print('refused:', e)\n"
             "else:\n    print('accepted')\n")

@@ -66,7 +66,8 @@ def test_the_front_end_computes_librosas_features_for_musicnn():
     import librosa
 
     from models.architectures import MUSICNN_SPEC
-    from models.audio_frontend import AudioSpec, LogMel
+    from models.audio_spec import AudioSpec
+    from models.logmel import LogMel
     sr = 16000
     t = np.arange(3 * sr) / sr
     y = (0.3 * np.sin(2 * np.pi * 440 * t) * np.exp(-t) + 0.01 * np.random.default_rng(1).standard_normal(len(t)))
@@ -98,7 +99,8 @@ def test_audio_musicnn_builds_pretrained_for_new_labels_and_refuses_other_featur
 
 @pytest.mark.parametrize("mel_scale", ["htk", "slaney"])
 def test_the_plots_frequency_axis_is_where_each_mel_filter_peaks(mel_scale):
-    from models.audio_frontend import AudioSpec, LogMel, spectrogram_axes
+    from models.audio_spec import AudioSpec
+    from models.logmel import LogMel, spectrogram_axes
     spec = AudioSpec(sample_rate=16000, clip_seconds=1.0, n_mels=96, n_fft=512, hop_length=256, mel_scale=mel_scale)
     fb = LogMel.from_spec(spec).mel.mel_scale.fb.numpy()  # (n_freqs, n_mels)
     _, freqs = spectrogram_axes(spec, 10)

@@ -1,6 +1,7 @@
 import pytest
 
-from models.registry import CAM_LAYERS, TASKS, model_ids, parse_model_id
+from models.architectures import CAM_LAYERS
+from models.registry import TASKS, model_ids, parse_model_id
 
 
 def test_imagenet_task_and_ids():
@@ -33,7 +34,7 @@ def test_missing_checkpoint_shows_the_train_command(monkeypatch, tmp_path):
     from demos.image_explainer import describe_model
     from models import registry
     from models.errors import ModelUnavailable
-    from models.predictor import _build
+    from models.factory import _build
 
     monkeypatch.setattr(registry, "CHECKPOINT_DIR", tmp_path)
     with pytest.raises(ModelUnavailable, match="python -m training.train --config training/configs/mnist.yaml"):

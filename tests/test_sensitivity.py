@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from models.sensitivity import (TRANSFORMS, SweepResult, apply, cam_correlation, centre_of_mass, com_shift, compare,
-                                inverse_warp, magnitudes, run_sweep, valid_mask)
+from models.sensitivity_sweep import SweepResult, cam_correlation, centre_of_mass, com_shift, compare, run_sweep
+from models.sensitivity_transforms import TRANSFORMS, apply, inverse_warp, magnitudes, valid_mask
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +125,7 @@ def brightness_sweep(predictor, photo):
     return run_sweep(predictor, photo, "brightness", lo=0.2, hi=2.0, n=10)
 
 
-def test_brightness_sweep_on_chelsea(brightness_sweep, tmp_path):
+def test_brightness_sweep_on_chelsea(brightness_sweep, predictor, tmp_path):
     r = brightness_sweep
     assert isinstance(r, SweepResult)
     assert len(r.rows) == len(r.images) == len(r.raw_images) == len(r.captions) == 10
@@ -138,11 +138,19 @@ def test_brightness_sweep_on_chelsea(brightness_sweep, tmp_path):
     assert r.rows[i]["p_target"] == pytest.approx(r.original["p_target"], abs=1e-4)
     assert r.rows[i]["cam_r"] == pytest.approx(1.0, abs=1e-4) and r.rows[i]["com_shift_px"] < 1e-3
     assert r.rows[i]["top1_is_target"]
-    for row in r.rows:
-        assert 0 <= row["p_target"] <= 1 and -1 <= row["cam_r"] <= 1 and row["com_shift_frac"] >= 0
+    diag = float(np.hypot(*r.raw_images[0].shape[:2]))
+    for row, raw in zip(r.rows, r.raw_images):  # each row is the model's answer on its own image
+        alone = predictor.predict(Image.fromarray(raw))
+        assert row["p_target"] == pytest.approx(alone[r.target], abs=1e-4)
+        assert row["top1"] == next(iter(alone)) and row["top1_is_target"] == (row["top1"] == r.target)
+        assert row["com_shift_frac"] == pytest.approx(row["com_shift_px"] / diag)
+        assert row["mapping"] == "identity"  # brightness moves no pixel
     assert r.rows[0]["label"] == "x0.20" and r.captions[0].startswith("x0.20: p=")
 
-    assert r.flip_magnitude is None or r.flip_magnitude in r.magnitudes
+    # the flip is the magnitude nearest the identity (x1) where the top-1 class is not the target
+    leaves = [row["magnitude"] for row in r.rows if not row["top1_is_target"]]
+    assert r.flip_magnitude == (min(leaves, key=lambda m: (abs(m - 1.0), m)) if leaves else None)
+    assert ("the prediction stays" in r.summary) == (r.flip_magnitude is None)
     assert f"p({r.target})" in r.summary and "/10 magnitudes" in r.summary
 
     path = r.to_csv(tmp_path / "sweep.csv")
@@ -202,7 +210,11 @@ def test_sweep_endpoint(app_server, cat_path):
     assert gallery[0]["caption"].startswith("x0.20: p=")
     assert Image.open(gallery[0]["image"]).size == Image.open(cat_path).size
     assert "/10 magnitudes" in summary and "brightness" in summary
-    assert plot is not None
+    import base64
+    import io
+    assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/")  # the figure, drawn
+    drawn = np.asarray(Image.open(io.BytesIO(base64.b64decode(plot["plot"].split(",", 1)[1]))).convert("L"))
+    assert drawn.shape[0] > 200 and drawn.shape[1] > 300 and drawn.std() > 10  # curves on it, not a blank
     assert sorted(f.rsplit(".", 1)[-1] for f in files) == ["csv", "zip"]
 
     comp, info = client.predict(handle_file(str(cat_path)), None, None, "imagenet:effnet-lite0", "GradCAM",

@@ -26,10 +26,10 @@ def noise(seconds: float, sr: int = SR, amp: float = 0.2) -> np.ndarray:
 
 
 def _use_checkpoints(monkeypatch, folder: Path) -> None:
-    import models.predictor
+    import models.factory
     import models.registry
     monkeypatch.setattr(models.registry, "CHECKPOINT_DIR", folder)
-    models.predictor._cached.cache_clear()
+    models.factory._cached.cache_clear()
 
 
 @pytest.fixture
@@ -37,8 +37,8 @@ def served(monkeypatch, checkpoints):
     """The registry pointed at the tiny model's folder (and the predictor cache emptied around)."""
     _use_checkpoints(monkeypatch, checkpoints)
     yield checkpoints
-    import models.predictor
-    models.predictor._cached.cache_clear()
+    import models.factory
+    models.factory._cached.cache_clear()
 
 
 @pytest.fixture
@@ -117,7 +117,7 @@ def test_the_last_window_ends_with_the_recording_and_its_cam_is_placed_there(pre
 def test_same_features_in_training_and_in_the_app(predictor, tmp_path):
     """A test clip of the data set, through the training model's front end and through the
     app (a WAV file -> load_audio -> the served model): the same log-mel, the same prediction."""
-    from training.common import build
+    from training.model_setup import build
     from training.config import load_config
     from training.datasets import load_task_data
     cfg = load_config(CONFIG)
@@ -223,7 +223,7 @@ def test_odd_files_through_the_handler(served, odd_files):
 
 
 def test_a_webm_recording_named_wav_is_renamed_for_the_loader(tmp_path):
-    from demos.sound import content_suffix, with_content_suffix
+    from demos.widgets import content_suffix, with_content_suffix
     webm = tmp_path / "audio.wav"
     webm.write_bytes(b"\x1aE\xdf\xa3" + bytes(60))
     fixed = with_content_suffix(str(webm))
@@ -254,8 +254,8 @@ def test_missing_checkpoint_shows_the_train_command(monkeypatch, tmp_path, odd_f
             assert target["choices"] == [PREDICTED] and "python -m training.train" in card
         assert sound.clip_seconds("esc50:cnn") is None
     finally:
-        import models.predictor
-        models.predictor._cached.cache_clear()
+        import models.factory
+        models.factory._cached.cache_clear()
 
 
 def test_model_change_sets_classes_card_and_hop(served):
@@ -288,7 +288,10 @@ def test_handler_outputs_for_a_long_recording(served, tmp_path):
                                                                           PREDICTED, 5.0)
     assert set(labels) == {"tone-440", "tone-1000", "tone-2500", "noise"}
     assert sf.info(heard).duration == pytest.approx(2.5) and sf.info(original).samplerate == SR
-    assert timeline["visible"] is True and timeline["value"] is not None
+    assert timeline["visible"] is True
+    ax = timeline["value"].axes[0]  # the top label of each of the 3 windows, a bar each
+    assert ax.get_title(loc="left").startswith("Top label per window (3 windows)") and len(ax.collections) == 3
+    assert {t.get_text() for t in ax.get_yticklabels()} <= set(labels)
     assert "3 windows of 1 s every 1 s" in info and "ms on cpu" in info
     labels, figure, heard, original, timeline, info = sound.analyze_sound(str(path), "esc50:cnn", "LayerCAM",
                                                                           "tone-440", 0.5)
@@ -406,7 +409,7 @@ def test_a_multi_resolution_model_explains_on_the_shown_spectrogram():
     """A three-channel front end (three STFT windows): the app shows channel 0's log-mel, and
     the CAM and the re-synthesis follow that grid."""
     from models.architectures import build_model
-    from models.audio_frontend import AudioSpec
+    from models.audio_spec import AudioSpec
     from models.audio_predictor import AudioPredictor
     spec = AudioSpec(sample_rate=SR, clip_seconds=1.0, n_mels=64, n_fft=512, hop_length=256, extra_n_ffts=(256, 1024))
     model = build_model("audio-effnet", spec=spec.to_dict(), num_classes=3, pretrained=False)
@@ -422,10 +425,10 @@ def test_an_efficientat_front_end_explains_on_its_own_grid():
     """EfficientAT's pre-emphasis takes a sample off: 5 s at hop 320 make 500 frames, not 501; the
     CAM is drawn on the grid the front end makes (it once was a frame wider than the spectrogram)."""
     from models.architectures import build_model
-    from models.audio_frontend import AudioSpec
+    from models.audio_spec import AudioSpec
     from models.audio_predictor import AudioPredictor
     from models.efficientat import SPEC
-    from models.registry import CAM_LAYERS
+    from models.architectures import CAM_LAYERS
     spec = AudioSpec(clip_seconds=5.0, **SPEC)
     model = build_model("audio-mn", num_classes=3, pretrained=False)
     p = AudioPredictor("test:mn", model, ["a", "b", "c"], spec, CAM_LAYERS["audio-mn"], torch.device("cpu"))

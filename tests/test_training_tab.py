@@ -13,7 +13,7 @@ pytestmark = pytest.mark.skipif(not (ROOT / "checkpoints" / "mnist" / "loss_stud
 
 @pytest.fixture(autouse=True)
 def close_figures():
-    """training.plots makes its figures with pyplot, which keeps them until closed (Gradio closes them)."""
+    """models.training_plots makes its figures with pyplot, which keeps them until closed (Gradio closes them)."""
     yield
     import matplotlib.pyplot as plt
     plt.close("all")

@@ -11,12 +11,11 @@ import torch
 import yaml
 from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, data_root
 from conftest import run_module as run
 from test_hub import hub  # noqa: F401  (the fake Hub fixture)
 from training.config import load_config
 
-DATA = ROOT.parent / "shared" / "data"
 COLOURS = ["red", "green", "blue", "yellow"]
 
 
@@ -143,7 +142,7 @@ def test_missing_data_is_one_line(tmp_path):
 
 
 def test_image_augmentation_flips_and_shifts():
-    from training.engine import batch_augment
+    from training.augment import batch_augment
     x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).view(2, 3, 8, 8)
     torch.manual_seed(0)
     flipped = [batch_augment({"train": {"hflip": True}})(x, torch.zeros(2))[0] for _ in range(20)]
@@ -162,13 +161,16 @@ def test_scratch_cnns_give_a_cam_on_the_image_grid(arch, kwargs, cat_path):
     from models.architectures import build_model
     from models.image_frontend import ImageSpec
     from models.predictor import ImagePredictor
-    from models.registry import CAM_LAYERS
+    from models.architectures import CAM_LAYERS
     model = build_model(arch, num_classes=7, **kwargs)
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 7)
     p = ImagePredictor(arch, model, [str(i) for i in range(7)], ImageSpec(64), CAM_LAYERS[arch], torch.device("cpu"))
     result = p.analyze(cat_path, method="GradCAM")
     assert result.heatmap.shape == (result.image.height, result.image.width)
-    assert 0 <= result.heatmap.min() and result.heatmap.max() <= 1 and sum(result.probs.values()) <= 1 + 1e-5
+    assert 0 <= result.heatmap.min() and result.heatmap.max() <= 1
+    full = p.predict(cat_path)  # all 7 classes: a distribution, whose 5 most probable analyze shows
+    assert len(full) == 7 and sum(full.values()) == pytest.approx(1, abs=1e-5)
+    assert list(result.probs) == list(full)[:5] and list(result.probs.values()) == pytest.approx(list(full.values())[:5])
 
 
 def test_frozen_backbone_transfer_trains_the_classifier_and_ships_the_whole_network(tmp_path, cache):
@@ -235,10 +237,10 @@ def test_pointing_game_command_finds_the_object(tmp_path, cache):
     assert f"{metrics['test_accuracy'] * 100:.1f}%" in lines and f"{metrics['pointing_game'] * 100:.1f}%" in lines
 
 
-@pytest.mark.skipif(not (DATA / "cub-200-2011-50").is_dir(), reason="../shared/data/cub-200-2011-50 not present")
-def test_cub_tables_on_real_records():
+def test_cub_tables_on_real_records(needs_data):
     from training.vision import cub_folder, read_cub
-    table = read_cub(cub_folder(DATA))
+    needs_data("cub-200-2011-50")
+    table = read_cub(cub_folder(data_root()))
     assert len(table["names"]) == 50 and table["names"][0] == "001.Black_footed_Albatross"
     assert (table["is_train"].sum(), (~table["is_train"]).sum()) == (1500, 1389)
     for i in range(0, len(table["paths"]), 300):  # boxes lie inside their (resized) images
@@ -247,12 +249,12 @@ def test_cub_tables_on_real_records():
             assert 0 <= x and 0 <= y and x + w <= img.width + 1 and y + h <= img.height + 1
 
 
-@pytest.mark.skipif(not (DATA / "tiny-imagenet-200").is_dir(), reason="../shared/data/tiny-imagenet-200 not present")
-def test_tiny_imagenet_loader_on_real_records(tmp_path, cache):
+def test_tiny_imagenet_loader_on_real_records(tmp_path, cache, needs_data):
     from training.datasets import load_task_data
+    needs_data("tiny-imagenet-200")
     cfg = load_config(ROOT / "training" / "configs" / "tiny-imagenet-resnet.yaml",
                       ["data.limit=2", "data.val_size=0", "data.image_size=64"])
-    data = load_task_data(cfg, DATA)
+    data = load_task_data(cfg, data_root())
     assert len(data.labels) == 200 and data.labels[:1] == ["Egyptian cat"]  # wnids.txt order: n02124075 first
     assert (len(data.train), len(data.test)) == (400, 200)
     assert sorted(set(data.test.tensors[1].tolist())) == list(range(200))

@@ -9,9 +9,14 @@ import sys
 
 import numpy as np
 
+from models.artifacts import side_file
+
+from models.errors import cli_main
+
 from .common import artifacts_dir, load_for_cli
 from .config import common_parser
 from .metrics import confusion_matrix, summary
+from .schema import section
 
 
 def baselines(train_labels: np.ndarray, test_labels: np.ndarray, num_classes: int, seed: int = 0) -> dict:
@@ -21,12 +26,13 @@ def baselines(train_labels: np.ndarray, test_labels: np.ndarray, num_classes: in
     return {name: summary(confusion_matrix(test_labels, p, num_classes)) for name, p in preds.items()}
 
 
+@cli_main()
 def main(argv=None) -> int:
     args = common_parser(__doc__.splitlines()[0]).parse_args(argv)
     cfg, data = load_for_cli(args)
     result = baselines(data.train.tensors[1].numpy(), data.test.tensors[1].numpy(), len(data.labels),
-                       int(cfg["train"].get("seed", 0)))
-    (artifacts_dir(cfg) / f"{cfg['name']}_baselines.json").write_text(json.dumps(result, indent=1))
+                       section(cfg, "train").seed)
+    side_file(artifacts_dir(cfg), cfg["name"], "baselines").write_text(json.dumps(result, indent=1))
     for name, m in result.items():
         print(f"{name:15s} accuracy {m['accuracy']:.4f}  macro-F1 {m['macro_f1']:.4f}")
     return 0

@@ -20,10 +20,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from models.checkpoint import load_checkpoint, model_from_checkpoint
-from models.errors import ModelUnavailable
+from models.errors import cli_main
 
-from .common import device_for, load_for_cli, save_in_place
-from .config import common_parser
+from .common import device_for, load_for_cli
+from .config import ConfigError, common_parser
+from .model_card import save_in_place
 
 ECE_BINS = 15
 
@@ -71,22 +72,18 @@ def calibration(logits: torch.Tensor, y: torch.Tensor, t: float) -> dict:
             "nll_before": float(F.cross_entropy(logits, y)), "nll_after": float(F.cross_entropy(logits / t, y))}
 
 
+@cli_main()
 def main(argv=None) -> int:
     parser = common_parser(__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="the checkpoint to calibrate (written in place)")
     parser.add_argument("--fit-on", default=None, help="fit T with this run's model instead (same recipe, val held out)")
     args = parser.parse_args(argv)
-    try:
-        ckpt = load_checkpoint(args.checkpoint)
-        fit_ckpt = load_checkpoint(args.fit_on) if args.fit_on else ckpt
-    except ModelUnavailable as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    ckpt = load_checkpoint(args.checkpoint)
+    fit_ckpt = load_checkpoint(args.fit_on) if args.fit_on else ckpt
     cfg, data = load_for_cli(args, features=False)
     if data.val is None or len(data.val) == 0:
-        print("error: the config has no validation split to fit the temperature on (set data.val_folds, "
-              "and --fit-on a run that held it out)", file=sys.stderr)
-        return 2
+        raise ConfigError("the config has no validation split to fit the temperature on (set data.val_folds, "
+                          "and --fit-on a run that held it out)")
     device = device_for(args)
     val_logits, val_y = logits_of(model_from_checkpoint(fit_ckpt), data.val, device)
     t = fit_temperature(val_logits, val_y)

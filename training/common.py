@@ -1,4 +1,5 @@
-"""What every training command shares: model building, device, run folders, checkpoint writing."""
+"""What every training command shares: device, run folders, checkpoint writing, the CLI's config loading.
+Model building: training/model_setup.py."""
 from __future__ import annotations
 
 import shlex
@@ -12,39 +13,10 @@ from models.architectures import build_model
 from models.checkpoint import save_checkpoint
 from models.device import pick_device
 
+from .model_setup import model_kwargs
+from .schema import ConfigError, section
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def build(cfg: dict, data=None) -> torch.nn.Module:
-    """The config's model. Audio models take the data's preprocessing (their LogMel front
-    end) and, given the data, its normalisation from training statistics. On backbone
-    features (train.frozen_backbone) the model to train is the classifier alone."""
-    if data is not None and data.frozen_backbone:
-        from .frozen import head_for
-        return head_for(cfg, data)
-    kwargs = dict(cfg.get("model", {}))
-    if data is not None and data.preprocessing.get("kind") == "audio":
-        kwargs["spec"] = data.preprocessing
-        kwargs["num_classes"] = len(data.labels)
-    model = build_model(cfg["arch"], **kwargs)
-    if data is not None and hasattr(model, "frontend") and getattr(model, "input_stats", True):
-        with torch.no_grad():  # dB statistics of up to 256 training clips, spread over the set (it may be
-            x = data.train.tensors[0]  # ordered by source and class)
-            pick = torch.linspace(0, len(x) - 1, min(256, len(x))).round().long()
-            db = model.frontend.db(x[pick]).transpose(0, 1).flatten(1)  # (C, values)
-        model.frontend.set_stats(db.mean(1), db.std(1))
-    if data is not None and cfg["train"].get("probe_init"):  # on waveforms (cached trunks: head_for)
-        from .frozen import probe_init
-        probe_init(model, data.train)
-    return model
-
-
-def model_kwargs(cfg: dict, data) -> dict:
-    """The builder kwargs a checkpoint stores (audio models: their spec and class count)."""
-    kwargs = dict(cfg.get("model", {}))
-    if data.preprocessing.get("kind") == "audio":
-        kwargs.update(spec=data.preprocessing, num_classes=len(data.labels))
-    return kwargs
 
 
 def device_for(args) -> torch.device:
@@ -54,7 +26,7 @@ def device_for(args) -> torch.device:
 
 
 def output_path(cfg: dict) -> Path:
-    return ROOT / cfg.get("output", f"checkpoints/{cfg['task']}/{cfg['name']}.pt")
+    return ROOT / (cfg["output"] or f"checkpoints/{cfg['task']}/{cfg['name']}.pt")
 
 
 def run_dir(cfg: dict, kind: str) -> Path:
@@ -103,10 +75,9 @@ def study_cli(doc: str, section: str, argv=None):
     parser.add_argument("--reuse", action="store_true", help="use finished runs' checkpoints instead of retraining")
     args = parser.parse_args(argv)
     cfg, _ = load_for_cli(args, with_data=False)
-    entries = cfg.get(section) or []
+    entries = cfg[section] or []
     if not entries:
-        print(f"error: the config has no `{section}` section", file=sys.stderr)
-        raise SystemExit(2)
+        raise ConfigError(f"{args.config}: the config has no `{section}` section")
     return args, cfg, entries
 
 
@@ -132,38 +103,20 @@ def write_checkpoint(cfg: dict, state: dict, data, *, metrics: dict, history: li
         model.load_state_dict(state)
     return save_checkpoint(output_path(cfg), model, arch=cfg["arch"], arch_kwargs=model_kwargs(cfg, data),
                            labels=data.labels, preprocessing=data.preprocessing, metrics=metrics, history=history,
-                           config=public_config(cfg), seed=int(cfg["train"].get("seed", 0)),
-                           half=bool(cfg.get("save_half", False)), **extra)
-
-
-def save_in_place(ckpt: dict, path) -> Path:
-    """Rewrite a checkpoint with added figures (atomically) and regenerate its model card."""
-    from .model_card import write as write_card
-    path = Path(path)
-    tmp = path.with_suffix(".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
-    return write_card(path)
+                           config=public_config(cfg), seed=section(cfg, "train").seed,
+                           half=cfg["save_half"], **extra)
 
 
 def load_for_cli(args, with_data: bool = True, features: bool = True):
-    """(cfg, data) for a command's parsed args; a bad config or missing data ends the
-    command with a one-line message and exit code 2. With train.frozen_backbone (and
+    """(cfg, data) for a command's parsed args; a bad config or missing data raise the one-line
+    errors the command's main reports (models.errors.cli_main). With train.frozen_backbone (and
     `features`), the data are the pretrained backbone's cached features (training.frozen)."""
-    from .config import ConfigError, data_dir, load_config
+    from .config import data_dir, load_config
     from .datasets import load_task_data
-    try:
-        cfg = load_config(args.config, args.overrides)
-        data = load_task_data(cfg, data_dir(cfg, args.data_dir), args.download) if with_data else None
-    except (ConfigError, FileNotFoundError, KeyError) as exc:
-        print(f"error: {str(exc).strip(chr(34))}", file=sys.stderr)
-        raise SystemExit(2) from None
+    cfg = load_config(args.config, args.overrides)
+    data = load_task_data(cfg, data_dir(cfg, args.data_dir), args.download) if with_data else None
     from . import frozen
     if data is not None and features and frozen.enabled(cfg):
-        try:
-            backbone = build_model(cfg["arch"], **model_kwargs(cfg, data))
-            data = frozen.feature_data(cfg, data, backbone, device_for(args))
-        except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            raise SystemExit(2) from None
+        backbone = build_model(cfg["arch"], **model_kwargs(cfg, data))
+        data = frozen.feature_data(cfg, data, backbone, device_for(args))
     return cfg, data

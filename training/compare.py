@@ -15,10 +15,14 @@ import time
 
 import torch
 
+from models import artifacts as A
+from models.artifacts import side_file
 from models.checkpoint import load_checkpoint, model_from_checkpoint
 
+from models.errors import cli_main
+
 from .common import artifacts_dir, output_path
-from .config import ConfigError, load_config
+from .config import load_config
 
 
 def inference_ms(model: torch.nn.Module, ckpt: dict, repeats: int = 20) -> float:
@@ -43,11 +47,11 @@ def row(cfg_path: str) -> dict:
     path = output_path(cfg)
     ckpt = load_checkpoint(path, f"python -m training.train --config {cfg_path}")
     model = model_from_checkpoint(ckpt)
-    m = ckpt["metrics"]
+    m = A.metrics(ckpt)
     return {"model": f"{cfg['task']}:{cfg['name']}", "config": str(cfg_path), "split": m.get("split", ""),
             "test_accuracy": m.get("test_accuracy"), "test_macro_f1": m.get("test_macro_f1"),
             "val_accuracy": m.get("val_accuracy"), "parameters": sum(p.numel() for p in model.parameters()), "size_mb": round(path.stat().st_size / 1e6, 2),
-            "train_minutes": round(ckpt.get("train_seconds", 0) / 60, 1),
+            "train_minutes": round(A.train_minutes(ckpt), 1),
             "inference_ms": round(inference_ms(model, ckpt), 2)}
 
 
@@ -64,21 +68,18 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@cli_main(RuntimeError)
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--configs", nargs="+", required=True)
     parser.add_argument("--name", required=True, help="file name of the table, e.g. split_study")
     args = parser.parse_args(argv)
-    try:
-        rows = [row(c) for c in args.configs]
-        out = artifacts_dir(load_config(args.configs[0]))
-    except (ConfigError, RuntimeError, KeyError) as exc:
-        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
-    stem = out / f"comparison_{args.name}"
-    stem.with_suffix(".json").write_text(json.dumps(rows, indent=1))
-    stem.with_suffix(".md").write_text(markdown(rows))
-    print(markdown(rows) + f"wrote {stem}.json and .md")
+    rows = [row(c) for c in args.configs]
+    out = artifacts_dir(load_config(args.configs[0]))
+    data, table = (side_file(out, args.name, kind) for kind in ("comparison_data", "comparison"))
+    data.write_text(json.dumps(rows, indent=1))
+    table.write_text(markdown(rows))
+    print(markdown(rows) + f"wrote {data} and {table}")
     return 0
 
 

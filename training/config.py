@@ -3,17 +3,18 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import os
 from pathlib import Path
 
 import yaml
 
-REQUIRED = ("task", "arch", "model", "data", "optim", "train")
+from . import schema
+from .schema import ConfigError  # noqa: F401  (re-exported: callers catch it from here)
+
 DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-
-
-class ConfigError(ValueError):
-    pass
+# the sections a "section.key" override (--set, grid, folds, study) may name
+OVERRIDABLE = ("model", "data", "optim", "train", "audio", "scheduler", "lr_finder")
 
 
 def set_dotted(cfg: dict, key: str, value) -> None:
@@ -33,6 +34,77 @@ def get_dotted(cfg: dict, key: str, default=None):
     return node
 
 
+def _data_schema(cfg: dict):
+    from .dataset_registry import DATA_SCHEMAS, LOADERS
+    name = (cfg.get("data") or {}).get("dataset") or cfg.get("task")
+    if name not in LOADERS:
+        raise ConfigError(f"{cfg.get('_path', 'config')}: unknown dataset {name!r}; known: {', '.join(sorted(LOADERS))}")
+    return DATA_SCHEMAS.get(name)
+
+
+def _audio_keys() -> set[str]:
+    import dataclasses
+
+    from models.audio_spec import AudioSpec
+    return {f.name for f in dataclasses.fields(AudioSpec)}
+
+
+def _check_override_key(cfg: dict, key: str, where: str, source: str) -> None:
+    """A dotted key of a grid, fold or study must name a key the config schema knows."""
+    section, _, rest = key.partition(".")
+    if section not in OVERRIDABLE or not rest:
+        raise ConfigError(f"{source}: {where} names {key!r}; it must be <section>.<key>, section one of {OVERRIDABLE}")
+    head = rest.split(".")[0]
+    known = {"data": lambda: {f.name for f in dataclasses.fields(_data_schema(cfg) or schema.DataBase)}, "audio": _audio_keys,
+             "optim": lambda: {f.name for f in dataclasses.fields(schema.Optim)},
+             "train": lambda: {f.name for f in dataclasses.fields(schema.Train)},
+             "scheduler": lambda: {f.name for f in dataclasses.fields(schema.Scheduler)},
+             "lr_finder": lambda: {f.name for f in dataclasses.fields(schema.LrFinder)}}.get(section)
+    if known is not None and head not in known():
+        raise ConfigError(f"{source}: {where} names unknown key {section}.{head}")
+
+
+def resolve(cfg: dict, source: str | None = None) -> dict:
+    """Validate `cfg` against the schema (training/schema.py) and fill in every default, in place;
+    the same dict back. Idempotent: entry points that take a config dict (tests, studies) call it too."""
+    source = source or cfg.get("_path") or "config"
+    private = {k: v for k, v in cfg.items() if k.startswith("_")}
+    top = schema.check(schema.Config, {k: v for k, v in cfg.items() if not k.startswith("_")}, "", source)
+    if top.grid is not None:
+        axes = {k: v for k, v in top.grid.items() if "." in k}
+        for key in axes:
+            _check_override_key(cfg, key, "grid", source)
+        settings = schema.check(schema.Grid, {k: v for k, v in top.grid.items() if k not in axes}, "grid", source)
+        top.grid = {**schema.as_dict(settings), **axes}
+    for i, fold in enumerate(top.folds or []):
+        for key in fold:
+            _check_override_key(cfg, key, f"folds[{i}]", source)
+    for i, run in enumerate(top.study or []):
+        for key in (run.get("set") or {}):
+            _check_override_key(cfg, key, f"study[{i}].set", source)
+    top.name = top.name or top.arch
+    resolved = schema.as_dict(top)
+    cfg.clear()
+    cfg.update(resolved, **private)
+    return resolve_data(cfg, source)
+
+
+def resolve_data(cfg: dict, source: str | None = None) -> dict:
+    """The part of `resolve` a data loader needs (data, train and audio sections), in place: what
+    training.datasets.load_task_data calls, so a test may hand it just {task, data}."""
+    source = source or cfg.get("_path") or "config"
+    data_schema = _data_schema(cfg)
+    if data_schema is not None:  # every data set has one (tests/test_structure.py)
+        cfg["data"] = schema.as_dict(schema.check(data_schema, cfg.get("data"), "data", source))
+    cfg["train"] = schema.as_dict(schema.check(schema.Train, cfg.get("train"), "train", source))
+    cfg["audio"] = cfg.get("audio")
+    if cfg["audio"] is not None:
+        unknown = sorted(set(cfg["audio"]) - _audio_keys())
+        if unknown:
+            raise ConfigError(f"{source}: unknown key audio.{unknown[0]} (known: {', '.join(sorted(_audio_keys()))})")
+    return cfg
+
+
 def load_config(path: str | Path, overrides: list[str] | None = None) -> dict:
     path = Path(path)
     if not path.is_file():
@@ -48,12 +120,8 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> dict:
         if not sep:
             raise ConfigError(f"override {item!r} must look like key.sub=value")
         set_dotted(cfg, key.strip(), yaml.safe_load(raw))
-    missing = [k for k in REQUIRED if k not in cfg]
-    if missing:
-        raise ConfigError(f"config {path} lacks {missing}")
-    cfg.setdefault("name", cfg["arch"])
     cfg["_path"] = str(path)
-    return cfg
+    return resolve(cfg, str(path))
 
 
 def data_dir(cfg: dict, cli_value: str | None = None) -> Path:

@@ -13,6 +13,10 @@ import sys
 
 import torch
 
+from models.artifacts import side_file
+
+from models.errors import cli_main
+
 from .common import ROOT, artifacts_dir, run_training, study_cli
 
 
@@ -23,6 +27,7 @@ def summarise(results: list[dict]) -> dict:
             "min_test_accuracy": min(accs), "max_test_accuracy": max(accs)}
 
 
+@cli_main()
 def main(argv=None) -> int:
     args, cfg, folds = study_cli(__doc__, "folds", argv)
     results = []
@@ -37,7 +42,7 @@ def main(argv=None) -> int:
                         "test_macro_f1": m["test_macro_f1"], "split": m.get("split", "")})
         print(f"[fold {i}/{len(folds)}] test accuracy {m['test_accuracy']:.4f}", flush=True)
     summary = summarise(results)
-    out = artifacts_dir(cfg) / f"{cfg['name']}_cv.json"
+    out = side_file(artifacts_dir(cfg), cfg["name"], "cv")
     out.write_text(json.dumps(summary, indent=1))
     print(f"{len(folds)}-fold test accuracy: mean {summary['mean_test_accuracy']:.4f} "
           f"+- {summary['std_test_accuracy']:.4f} (min {summary['min_test_accuracy']:.4f}, "

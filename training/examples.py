@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from models.errors import cli_main
+
 from .common import ROOT
 from .config import DEFAULT_DATA_DIR
 
@@ -61,12 +63,24 @@ def _write_ogg(path: Path, y: np.ndarray, rate: int) -> None:
 
 
 def make(data: Path, log=print) -> list[dict]:
-    from models.audio_frontend import load_audio
     OUT.mkdir(parents=True, exist_ok=True)
-    for old in OUT.glob("*.ogg"):
+    for old in [*OUT.glob("*.ogg"), *OUT.glob("*.wav")]:
         old.unlink()
-    for old in OUT.glob("*.wav"):
-        old.unlink()
+    items = _esc50_items(data, log) + _instrument_items(data, log) + _cello(log) + _digit_items(data, log)
+    (OUT / "examples.json").write_text(json.dumps(items, indent=1) + "\n")
+    write_attribution(items)
+    total = sum((OUT / i["file"]).stat().st_size for i in items)
+    log(f"{len(items)} examples, {total / 1e6:.2f} MB in {OUT}")
+    if total > MAX_TOTAL_BYTES:
+        raise SystemExit(f"examples take {total / 1e6:.2f} MB, over {MAX_TOTAL_BYTES / 1e6:g} MB")
+    return items
+
+
+
+
+def _esc50_items(data: Path, log) -> list[dict]:
+    """A fold-5 clip per class the ESC-50 model gets right, and a 15 s scene of three of them."""
+    from models.audio_loading import load_audio
     items = []
     rows = list(csv.DictReader(open(data / "esc50" / "meta" / "esc50.csv", newline="")))
     chosen = {}
@@ -93,6 +107,13 @@ def make(data: Path, log=print) -> list[dict]:
         items.append({"file": "esc50-scene-15s.ogg", "tab": "sound", "label": "15 s: dog, siren, church bells (timeline)",
                       "model": "esc50", "expected": None, "source": f"ESC-50 (K. J. Piczak, 2015) clips {srcs} "
                       "(freesound.org), one after the other", "licence": ESC50_CREDIT[1]})
+    return items
+
+
+def _instrument_items(data: Path, log) -> list[dict]:
+    """A real recording (or an excerpt) per instrument that the instruments model gets right."""
+    from models.audio_loading import load_audio
+    items = []
     for label, (folder, files, source, licence, excerpt) in INSTRUMENTS.items():
         paths = [p for pattern in files for p in sorted((data / "instruments" / folder).glob(pattern))]
         if excerpt:
@@ -114,7 +135,12 @@ def make(data: Path, log=print) -> list[dict]:
             what = Path(best[0]).name
         items.append({"file": name, "tab": "sound", "label": f"{label} (real recording)", "model": "instruments",
                       "expected": label, "source": f"{source}: {what}", "licence": licence})
-    items += _cello(log)
+    return items
+
+
+def _digit_items(data: Path, log) -> list[dict]:
+    """A spoken digit per FSDD_DIGITS by one speaker, recognised right."""
+    items = []
     for digit in FSDD_DIGITS:
         cands = sorted((data / "fsdd" / "recordings").glob(f"{digit}_{FSDD_SPEAKER}_*.wav"))[:10]
         best = _best("spoken-digits", digit, cands)
@@ -126,19 +152,14 @@ def make(data: Path, log=print) -> list[dict]:
         items.append({"file": name, "tab": "digits", "label": f"spoken {digit} (FSDD)", "model": "spoken-digits",
                       "expected": digit, "source": FSDD_CREDIT[0].format(speaker=FSDD_SPEAKER) + f": {Path(best[0]).name}",
                       "licence": FSDD_CREDIT[1]})
-    (OUT / "examples.json").write_text(json.dumps(items, indent=1) + "\n")
-    write_attribution(items)
-    total = sum((OUT / i["file"]).stat().st_size for i in items)
-    log(f"{len(items)} examples, {total / 1e6:.2f} MB in {OUT}")
-    if total > MAX_TOTAL_BYTES:
-        raise SystemExit(f"examples take {total / 1e6:.2f} MB, over {MAX_TOTAL_BYTES / 1e6:g} MB")
     return items
 
 
 def _cello(log) -> list[dict]:
     """A cello phrase rendered with FluidSynth and FluidR3_GM (no cello recording may be redistributed)."""
     import subprocess
-    from .instruments import RENDER_RATE, find_soundfont, render_phrases
+    from .instruments.render import RENDER_RATE, render_phrases
+    from .instruments.soundfonts import find_soundfont
     try:
         font = find_soundfont("FluidR3_GM")
         clips = [render_phrases(font, ["cello"], 4.0, seed=s, timeout=60)[0] for s in range(200, 206)]
@@ -168,6 +189,7 @@ def write_attribution(items: list[dict]) -> Path:
     return path
 
 
+@cli_main()
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)

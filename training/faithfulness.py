@@ -33,7 +33,10 @@ import torch
 
 from models.faithfulness import GRADIENT_METHODS as METHODS
 
+from models.errors import cli_main
+
 from .config import DEFAULT_DATA_DIR
+from .model_card import save_in_place, table
 
 RANDOM = "random map"
 CENTRE = "centre (Gaussian)"
@@ -76,7 +79,7 @@ def cub_test(root: Path, n: int, labels: list[str]) -> list[tuple[Path, int, tup
 
 
 def esc50_fold(root: Path, n: int, fold: int = 5) -> list[Path]:
-    from .datasets import read_esc50_meta
+    from .esc50 import read_esc50_meta
     folder = root / "esc50"
     rows, _ = read_esc50_meta(folder)
     return [folder / "audio" / r["filename"] for r in rows if int(r["fold"]) == fold][:n]
@@ -184,20 +187,6 @@ def study(predictor, probes: list[Callable[[], Probe]], methods: list[str], sani
     return out
 
 
-def table(result: dict) -> str:
-    energy = any("energy" in e for e in result["methods"].values())
-    head = ("| method | deletion area (lower is better) | insertion area (higher is better) | ROAD drop at 20% | "
-            "rank correlation with the last 1 / 2 / 3 / 4 blocks re-initialised |")
-    lines = [head + (" CAM mass inside the box |" if energy else ""), "|---|---|---|---|---|" + ("---|" if energy else "")]
-    for m, e in result["methods"].items():
-        corr = " / ".join(f"{c:.2f}" for c in e.get("randomisation", [])) or "-"
-        cells = [f"{e[k]:.3f}" if k in e else "-" for k in ("deletion", "insertion")]
-        road = f"{e['road']:+.3f}" if "road" in e else "-"
-        row = f"| {m} | {cells[0]} | {cells[1]} | {road} | {corr} |"
-        lines.append(row + (f" {e['energy'] * 100:.1f}% |" if "energy" in e else " - |" if energy else ""))
-    return "\n".join(lines)
-
-
 def inputs_for(predictor, root: Path, n: int) -> tuple[list[Callable[[], Probe]], str]:
     """The study's inputs for the model's task, each made when it is reached; and their description."""
     task = predictor.model_id.split(":")[0]
@@ -212,6 +201,7 @@ def inputs_for(predictor, root: Path, n: int) -> tuple[list[Callable[[], Probe]]
     return [lambda p=p: image_probe(predictor, p) for p in paths], f"{len(paths)} Tiny ImageNet validation images"
 
 
+@cli_main()
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="imagenet:effnet-lite0")
@@ -225,14 +215,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     import os
     from models import load_predictor
-    from models.errors import ModelUnavailable
-    try:
-        root = Path(args.data_dir or os.environ.get("DATA_DIR") or DEFAULT_DATA_DIR)
-        predictor = load_predictor(args.model, device="cpu")
-        probes, described = inputs_for(predictor, root, args.images)
-    except (FileNotFoundError, ModelUnavailable, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    root = Path(args.data_dir or os.environ.get("DATA_DIR") or DEFAULT_DATA_DIR)
+    predictor = load_predictor(args.model, device="cpu")
+    probes, described = inputs_for(predictor, root, args.images)
     result = study(predictor, probes, args.methods, args.sanity, args.steps,
                    log=lambda *a, **k: print(*a, file=sys.stderr, **k))
     result.update(model=predictor.model_id, described=described)
@@ -252,7 +237,6 @@ def main(argv=None) -> int:
 def record(path, result: dict) -> Path:
     """The figures into the checkpoint's metrics (`faithfulness`) and its model card (returned)."""
     from models.checkpoint import load_checkpoint
-    from .common import save_in_place
     ckpt = load_checkpoint(path)
     ckpt["metrics"]["faithfulness"] = {k: result[k] for k in ("described", "steps", "sanity_inputs", "methods")}
     card = save_in_place(ckpt, path)

@@ -20,7 +20,8 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
-from .datasets import TaskData, cached_array
+from .data_common import TaskData, cached_array
+from .schema import section
 
 
 class Head(nn.Module):
@@ -37,13 +38,13 @@ class Head(nn.Module):
 
     def forward(self, z):
         if z.dim() == 3:
-            from models.architectures import pick_view
+            from models.augment import pick_view
             z = pick_view(z, self.training)
         return self._fc(self._dropout(z))
 
 
 def enabled(cfg: dict) -> bool:
-    return bool(cfg.get("train", {}).get("frozen_backbone"))
+    return section(cfg, "train").frozen_backbone
 
 
 def pooled_features(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -76,7 +77,7 @@ def _fingerprint(ds) -> bytes:
 def split_features(cfg: dict, ds, split: str, backbone: nn.Module, device, mirrored: bool = False) -> np.ndarray:
     """One split's pooled features (of the mirror images with `mirrored`), computed once and
     cached; the key is the config's model part (dropout aside) and the split's content."""
-    key_cfg = {"arch": cfg["arch"], "model": {k: v for k, v in cfg.get("model", {}).items() if k != "dropout"}}
+    key_cfg = {"arch": cfg["arch"], "model": {k: v for k, v in cfg["model"].items() if k != "dropout"}}
     key = json.dumps(key_cfg, sort_keys=True).encode() + _fingerprint(ds) + (b"|flip" if mirrored else b"")
     name = f"features-{cfg['task']}-{split}{'-flip' if mirrored else ''}"
     return np.asarray(cached_array(name, key, lambda: features_of(
@@ -93,7 +94,7 @@ def view_settings(cfg: dict) -> dict:
     """train.views: how many versions of each training clip the cache holds (the first is the
     clip as it is) and how the others are altered: a random gain (+-gain_db), a circular time
     shift (+-time_shift s) of the waveform, and SpecAugment-style masks on the model's input."""
-    views = {**VIEW_DEFAULTS, **(cfg["train"].get("views") or {})}
+    views = {**VIEW_DEFAULTS, **(section(cfg, "train").views or {})}
     unknown = set(views) - set(VIEW_DEFAULTS)
     if unknown or int(views["count"]) < 1:
         from .config import ConfigError
@@ -141,7 +142,7 @@ def trunk_cache(cfg: dict, ds, model: nn.Module, device, sample_rate: int, desc:
     """(N, V, C, F, T) float16 for a split's clips. Each clip's views are computed once and
     kept in the cache under the clip's content hash, so every split and fold that holds the
     clip (cross-validation) reuses them."""
-    from .datasets import cache_dir
+    from .data_common import cache_dir
     views = view_settings(cfg)
     key_cfg = {"arch": cfg["arch"], "trunk_blocks": model.trunk_blocks, "views": views, "rate": sample_rate}
     folder = cache_dir() / f"trunk-{cfg['task']}-{hashlib.sha1(json.dumps(key_cfg, sort_keys=True).encode()).hexdigest()[:10]}"
@@ -192,7 +193,7 @@ def feature_data(cfg: dict, data: TaskData, backbone: nn.Module, device) -> Task
         from .config import ConfigError
         raise ConfigError(f"train.frozen_backbone needs a pretrained backbone with extract_features (arch effnet), "
                           f"not {cfg['arch']!r}")
-    flip = bool(cfg["train"].get("frozen_flip"))
+    flip = section(cfg, "train").frozen_flip
     sets = {}
     for split in ("train", "val", "test"):
         ds = getattr(data, split)
@@ -243,19 +244,6 @@ def probe_init(model: nn.Module, train, batch_size: int = 256) -> None:
     layer.bias.copy_(torch.from_numpy(bias).float())
     print(f"probe init: logistic regression on {len(y)} clips' features, train accuracy "
           f"{probe.score((hidden - mean) / std, y.numpy()):.3f}", file=sys.stderr, flush=True)
-
-
-def head_for(cfg: dict, data: TaskData) -> nn.Module:
-    if data.cached_trunk:  # the whole network, its trunk frozen: it runs on the cached maps
-        from models.architectures import build_model
-        from .common import model_kwargs
-        model = build_model(cfg["arch"], **model_kwargs(cfg, data))
-        model.frontend.requires_grad_(False)
-        model.features[: model.trunk_blocks].requires_grad_(False)
-        if cfg["train"].get("probe_init"):
-            probe_init(model, data.train)
-        return model
-    return Head(data.train.tensors[0].shape[-1], len(data.labels), float(cfg.get("model", {}).get("dropout") or 0.0))
 
 
 def merge_head(model: nn.Module, head_state: dict) -> nn.Module:

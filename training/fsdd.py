@@ -8,16 +8,25 @@ files at random with the same split sizes, so the same speaker is heard in train
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
-from .datasets import TaskData, audio_spec, cached_array, dataset
+from .data_common import TaskData, audio_spec, cached_array
+from .schema import AudioData
 
 FILE_NAME = re.compile(r"^(\d)_([A-Za-z0-9-]+)_(\d+)\.wav$", re.I)
-DEFAULT_FOLDER = "fsdd/recordings"
+
+
+@dataclass
+class FsddData(AudioData):
+    folder: str = "fsdd/recordings"   # under the data root
+    split: str = "speaker"            # speaker: no speaker in two splits; random: by file (the leak it measures)
+    val_speakers: list = field(default_factory=list)
+    test_speakers: list = field(default_factory=list)
 
 
 def find_recordings(folder: Path) -> list[tuple[Path, int, str]]:
@@ -34,8 +43,8 @@ def split_indices(speakers: list[str], data_cfg: dict, seed: int) -> dict[str, n
     """Indices of train / val / test. By speaker: no speaker in two splits. Random: the same
     sizes drawn by file (speakers shared: the leak the speaker split measures)."""
     speakers = np.asarray(speakers)
-    test_spk = [s.lower() for s in data_cfg.get("test_speakers", [])]
-    val_spk = [s.lower() for s in data_cfg.get("val_speakers", [])]
+    test_spk = [s.lower() for s in data_cfg["test_speakers"]]
+    val_spk = [s.lower() for s in data_cfg["val_speakers"]]
     unknown = sorted(set(test_spk + val_spk) - set(speakers))
     if unknown:
         raise ValueError(f"speakers {unknown} are not in the data; known: {sorted(set(speakers))}")
@@ -43,7 +52,7 @@ def split_indices(speakers: list[str], data_cfg: dict, seed: int) -> dict[str, n
     if (test & val).any() or not test.any():
         raise ValueError("data.test_speakers must be non-empty and share no speaker with data.val_speakers")
     by_speaker = {"train": np.flatnonzero(~test & ~val), "val": np.flatnonzero(val), "test": np.flatnonzero(test)}
-    if data_cfg.get("split", "speaker") == "speaker":
+    if data_cfg["split"] == "speaker":
         return by_speaker
     if data_cfg["split"] != "random":
         raise ValueError(f"data.split must be 'speaker' or 'random', not {data_cfg['split']!r}")
@@ -53,13 +62,13 @@ def split_indices(speakers: list[str], data_cfg: dict, seed: int) -> dict[str, n
             "train": np.sort(perm[n_test + n_val:])}
 
 
-@dataset("fsdd")
 def fsdd(root: Path, cfg: dict, download: bool = False) -> TaskData:
     """Waveforms (N, samples) float32 at data.sample_rate, prepared as the app does (silence
     trimmed, peak-normalised: audio.trim_db, audio.peak_normalize), padded or centre-cropped
     to data.clip_seconds."""
-    from models.audio_frontend import fix_length, load_audio, prepare
-    folder = Path(root) / cfg["data"].get("folder", DEFAULT_FOLDER)
+    from models.audio_loading import load_audio
+    from models.audio_windows import fix_length, prepare
+    folder = Path(root) / cfg["data"]["folder"]
     found = find_recordings(folder)
     if not found:
         raise FileNotFoundError(f"no {{digit}}_{{speaker}}_{{index}}.wav recordings under {folder}")
@@ -69,10 +78,10 @@ def fsdd(root: Path, cfg: dict, download: bool = False) -> TaskData:
         [fix_length(prepare(load_audio(p, spec.sample_rate), spec), spec.clip_samples) for p, _, _ in found]))
     digits = torch.tensor([d for _, d, _ in found])
     speakers = [s for _, _, s in found]
-    idx = split_indices(speakers, cfg["data"], int(cfg["train"].get("seed", 0)))
+    idx = split_indices(speakers, cfg["data"], cfg["train"]["seed"])
     sets = {k: TensorDataset(torch.from_numpy(np.asarray(waves[v], dtype=np.float32)), digits[v]) for k, v in idx.items()}
     who = {k: sorted({speakers[i] for i in v}) for k, v in idx.items()}
-    how = "by speaker" if cfg["data"].get("split", "speaker") == "speaker" else "random by file"
+    how = "by speaker" if cfg["data"]["split"] == "speaker" else "random by file"
     return TaskData(sets["train"], sets["val"], sets["test"], labels=[str(d) for d in range(10)],
                     preprocessing=spec.to_dict(),
                     description=(f"FSDD split {how}: train {len(idx['train'])} clips, val {len(idx['val'])}, "

@@ -26,9 +26,12 @@ from models.checkpoint import load_checkpoint, model_from_checkpoint
 from models.fusion import (FusionHead, audio_quality, degradation_scale, fit_temperature, image_quality,
                            product_of_experts)
 
+from models.errors import cli_main
+
 from .common import ROOT
 from .config import data_dir, load_config
-from .datasets import MNIST_MEAN, MNIST_STD, load_task_data
+from .datasets import load_task_data
+from .mnist import MNIST_MEAN, MNIST_STD
 
 IMAGE_NOISE = [0.0, 0.4, 0.7, 1.0, 1.3, 1.6]   # std of Gaussian noise on [0, 1] pixels
 OCCLUSION = [0, 8, 10, 12, 14, 16]             # side of a blanked square, pixels of 28
@@ -186,6 +189,7 @@ def fit_candidate(settings: dict, pimg, paud, labels, temps, qimg, qaud, clean: 
 
 
 def run(per_clip: int = 4, seed: int = 0, log=print, **models) -> dict:
+    # long: the study's protocol in one place (split, fit, choose, test), so its leaks can be checked by eye
     image_model, audio_model = load_models(**models)
     sets = paired_sets(per_clip, seed, CALIB_EXTRA_PAIRS)
     norm = lambda x01: (x01 - MNIST_MEAN) / MNIST_STD  # noqa: E731
@@ -286,17 +290,14 @@ def figure(result: dict):
     return fig
 
 
+@cli_main(RuntimeError)
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs-per-clip", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--image-checkpoint", default=str(ROOT / "checkpoints/mnist/cnn.pt"))
     args = parser.parse_args(argv)
-    try:
-        result = run(args.pairs_per_clip, args.seed, image_checkpoint=args.image_checkpoint)
-    except (RuntimeError, FileNotFoundError) as exc:  # ModelUnavailable: a checkpoint to train first
-        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
-        return 2
+    result = run(args.pairs_per_clip, args.seed, image_checkpoint=args.image_checkpoint)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=1))
     figure(result).savefig(OUT.with_suffix(".png"), dpi=80)

@@ -13,28 +13,33 @@ import time
 
 import torch
 
-from .common import artifacts_dir, build, device_for, run_dir, load_for_cli
-from .config import common_parser, copy_cfg, set_dotted
-from .datasets import split_dataset, take
-from .engine import fit
+from models.artifacts import side_file
 
-SETTINGS = {"epochs", "train_subset", "val_size"}  # keys of `grid` that are not searched
+from models.errors import cli_main
+
+from .common import artifacts_dir, device_for, load_for_cli, run_dir
+from .config import ConfigError, common_parser, copy_cfg, set_dotted
+from .data_common import split_dataset, take
+from .engine import fit
+from .model_setup import build
+from .schema import section
+
 
 
 def combos(grid: dict) -> list[dict]:
-    keys = [k for k in grid if k not in SETTINGS]
+    keys = [k for k in grid if "." in k]  # the axes; the other keys are settings (training.schema.Grid)
     return [dict(zip(keys, values)) for values in itertools.product(*(grid[k] for k in keys))]
 
 
+@cli_main()
 def main(argv=None) -> int:
     args = common_parser(__doc__.splitlines()[0]).parse_args(argv)
     cfg, data = load_for_cli(args)
-    grid = cfg.get("grid") or {}
+    grid = cfg["grid"] or {}
     if not combos(grid) or not grid:
-        print("error: the config has no `grid` section", file=sys.stderr)
-        return 2
+        raise ConfigError(f"{args.config}: the config has no `grid` section")
     if grid.get("val_size"):  # a task trained without validation still scores its grid on held-out data
-        data.train, data.val = split_dataset(data.train, int(grid["val_size"]), int(cfg["train"].get("seed", 0)))
+        data.train, data.val = split_dataset(data.train, int(grid["val_size"]), section(cfg, "train").seed)
     subset = grid.get("train_subset")
     if subset:
         data.train = take(data.train, torch.arange(min(int(subset), len(data.train))))
@@ -44,7 +49,7 @@ def main(argv=None) -> int:
         run = copy_cfg(cfg)
         for key, value in combo.items():
             set_dotted(run, key, value)
-        run["train"]["epochs"] = int(grid.get("epochs", 2))
+        run["train"]["epochs"] = grid["epochs"]
         run["train"]["eval_train"] = run["train"]["eval_test"] = False
         run["train"]["select"] = "best"
         start = time.time()
@@ -56,19 +61,19 @@ def main(argv=None) -> int:
     rows.sort(key=lambda r: (-r["val_accuracy"], r["val_loss"]))
     out, art = run_dir(cfg, "grid"), artifacts_dir(cfg)
     for folder in (out, art):
-        with open(folder / f"{cfg['name']}_grid.csv", "w", newline="") as fh:
+        with open(side_file(folder, cfg["name"], "grid_table"), "w", newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-        (folder / f"{cfg['name']}_grid.md").write_text(markdown(rows, grid))
+        side_file(folder, cfg["name"], "grid").write_text(markdown(rows, grid))
     print(f"best: {', '.join(f'{k}={rows[0][k]}' for k in combos(grid)[0])} "
-          f"(val accuracy {rows[0]['val_accuracy']:.4f}); table {art / (cfg['name'] + '_grid.md')}")
+          f"(val accuracy {rows[0]['val_accuracy']:.4f}); table {side_file(art, cfg['name'], 'grid')}")
     return 0
 
 
 def markdown(rows: list[dict], grid: dict) -> str:
     keys = list(rows[0])
-    head = (f"Grid search: {grid.get('epochs', 2)} epoch(s) per run"
+    head = (f"Grid search: {grid['epochs']} epoch(s) per run"
             f"{', ' + str(grid['train_subset']) + ' training examples' if grid.get('train_subset') else ''}, same seed; "
             "sorted by validation accuracy.\n\n")
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]

@@ -14,6 +14,10 @@ import sys
 
 import torch
 
+from models.artifacts import side_file
+
+from models.errors import cli_main
+
 from .common import ROOT, artifacts_dir, run_dir, run_training, study_cli
 
 TOLERANCE = 0.05  # test loss must end >5% above its minimum to count as rising
@@ -30,6 +34,7 @@ def overfit_verdict(train: list[float], test: list[float], tol: float = TOLERANC
     return {"overfits": bool(verdict), "min_test_epoch": best + 1, "explanation": why}
 
 
+@cli_main()
 def main(argv=None) -> int:
     args, cfg, runs = study_cli(__doc__, "study", argv)
     histories, notes, data = {}, {}, {}
@@ -52,9 +57,9 @@ def main(argv=None) -> int:
         print(f"{name:24s} train {train[-1]:.4f}  test {test[-1]:.4f}  -> "
               f"{'OVERFITS' if verdict['overfits'] else 'no overfitting'}: {verdict['explanation']} {notes.get(name, '')}")
     result["overfitting_runs"] = [n for n, r in result["runs"].items() if r["overfits"]]
-    out = artifacts_dir(cfg) / "loss_study.json"
+    out = side_file(artifacts_dir(cfg), cfg["name"], "loss_study")
     out.write_text(json.dumps(result, indent=1))
-    from . import plots
+    from models import training_plots as plots
     figs = run_dir(cfg, "loss_study")
     for name, hist in histories.items():
         plots.curves(hist, f"run {name}").savefig(figs / f"run_{name.split()[0]}.png", dpi=80)

@@ -13,19 +13,25 @@ import sys
 import numpy as np
 import torch.nn.functional as F
 
-from .common import artifacts_dir, build, device_for, run_dir, load_for_cli
+from models.artifacts import side_file
+
+from models.errors import cli_main
+
+from .common import artifacts_dir, device_for, load_for_cli, run_dir
 from .config import common_parser
 from .engine import loader, make_optimizer, seed_everything
+from .model_setup import build
+from .schema import section
 
 
 def sweep(cfg, data, device, start: float, end: float, steps: int, beta: float = 0.9):
-    seed_everything(int(cfg["train"].get("seed", 0)))
+    seed_everything(section(cfg, "train").seed)
     model = build(cfg, data).to(device).train()
     opt = make_optimizer(cfg, model.parameters())
     factor = (end / start) ** (1 / max(steps - 1, 1))
     lrs, losses, avg, best = [], [], 0.0, math.inf
     batches = iter(())
-    dl = loader(data.train, int(cfg["train"].get("batch_size", 64)), shuffle=True)
+    dl = loader(data.train, section(cfg, "train").batch_size, shuffle=True)
     for step in range(steps):
         lr = start * factor ** step
         for group in opt.param_groups:
@@ -72,17 +78,17 @@ def suggest(lrs, losses) -> tuple[float, tuple[float, float]]:
     return float(lrs[i]), (float(lrs[lo]), float(lrs[hi]))
 
 
+@cli_main()
 def main(argv=None) -> int:
     args = common_parser(__doc__.splitlines()[0]).parse_args(argv)
     cfg, data = load_for_cli(args)
-    f = cfg.get("lr_finder", {})
-    lrs, losses = sweep(cfg, data, device_for(args), float(f.get("start", 1e-5)), float(f.get("end", 10)),
-                        int(f.get("steps", 100)))
+    f = section(cfg, "lr_finder")
+    lrs, losses = sweep(cfg, data, device_for(args), f.start, f.end, f.steps)
     lr, window = suggest(lrs, losses)
     descent = clear_descent(losses)
     from torch.utils.tensorboard import SummaryWriter
 
-    from . import plots
+    from models import training_plots as plots
     out = run_dir(cfg, "lr_finder")
     with SummaryWriter(str(out)) as writer:
         for step, (a, b) in enumerate(zip(lrs, losses)):
@@ -91,10 +97,10 @@ def main(argv=None) -> int:
     fig = plots.lr_finder(lrs, losses, lr, window)
     art = artifacts_dir(cfg)
     for folder in (out, art):
-        fig.savefig(folder / f"{cfg['name']}_lr_finder.png", dpi=90)
+        fig.savefig(side_file(folder, cfg["name"], "lr_finder_plot"), dpi=90)
     result = {"lrs": lrs, "losses": losses, "suggested_lr": lr, "window": list(window), "clear_descent": descent}
-    (art / f"{cfg['name']}_lr_finder.json").write_text(json.dumps(result))
-    print(f"suggested lr {lr:.3g}, window {window[0]:.3g} .. {window[1]:.3g}; plot {art / (cfg['name'] + '_lr_finder.png')}")
+    side_file(art, cfg["name"], "lr_finder").write_text(json.dumps(result))
+    print(f"suggested lr {lr:.3g}, window {window[0]:.3g} .. {window[1]:.3g}; plot {side_file(art, cfg['name'], 'lr_finder_plot')}")
     if not descent:
         print(f"warning: the loss never fell by {MIN_DROP:.0%} during the sweep, so this suggestion means little; "
               "sweep more steps (lr_finder.steps) or a wider range", file=sys.stderr)

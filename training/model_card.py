@@ -5,14 +5,13 @@ from pathlib import Path
 
 import torch
 
-
-def _fmt(v):
-    return f"{v:.4f}" if isinstance(v, float) else str(v)
+from models import artifacts as A
+from models.registry import ROOT
 
 
 def _base_lines(ckpt: dict) -> list[str]:
     """Credit and licence of a pretrained base the checkpoint builds on (it stores only what training changed)."""
-    base = ckpt.get("base")
+    base = ckpt.get(A.BASE)
     if not base:
         return []
     from models.pretrained import BASES, FETCH_COMMAND
@@ -26,29 +25,28 @@ def _base_lines(ckpt: dict) -> list[str]:
 
 
 def render(ckpt: dict, name: str) -> str:
-    m, cfg = ckpt.get("metrics", {}), ckpt.get("config", {})
+    m, cfg = A.metrics(ckpt), ckpt.get(A.CONFIG) or {}
     lines = [f"# {cfg.get('task', '?')}:{name}", "",
-             f"Architecture `{ckpt['arch']}` {ckpt.get('arch_kwargs', {})}; {ckpt.get('num_parameters', '?')} parameters; "
-             f"labels: {', '.join(ckpt['labels'][:20])}{' ...' if len(ckpt['labels']) > 20 else ''}.", "",
+             f"Architecture `{ckpt[A.ARCH]}` {ckpt.get(A.ARCH_KWARGS, {})}; {ckpt.get(A.NUM_PARAMETERS, '?')} parameters; "
+             f"labels: {', '.join(ckpt[A.LABELS][:20])}{' ...' if len(ckpt[A.LABELS]) > 20 else ''}.", "",
              *_base_lines(ckpt), "## Metrics", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {_fmt(v)} |" for k, v in m.items() if v is not None and not isinstance(v, (dict, list))]
-    lines += ["", f"Data: {ckpt.get('data_description', '?')}", "",
-              f"Training time: {ckpt.get('train_seconds', 0) / 60:.1f} min on {ckpt.get('train_device', '?')}; "
-              f"seed {ckpt.get('seed')}; code version {ckpt.get('code_version')}.", "",
-              "Reproduce:", "", "```", ckpt.get("reproduce", "?"), "```", ""]
-    if ckpt.get("sanity"):
-        s = ckpt["sanity"]
+    lines += [f"| {k} | {A.fmt(v)} |" for k, v in m.items() if v is not None and not isinstance(v, (dict, list))]
+    lines += ["", f"Data: {ckpt.get(A.DATA_DESCRIPTION, '?')}", "",
+              f"Training time: {A.training_time(ckpt)}; seed {ckpt.get(A.SEED)}; code version {ckpt.get(A.CODE_VERSION)}.", "",
+              "Reproduce:", "", "```", A.reproduce(ckpt), "```", ""]
+    if ckpt.get(A.SANITY):
+        s = ckpt[A.SANITY]
         lines += [f"First-batch check: initial loss {s['initial_loss']:.3f} vs log(C) {s['log_num_classes']:.3f}"
                   f"{'' if s.get('from_chance', True) else ' (output layer initialised by a probe)'}, "
                   f"gradient norm {s['grad_norm']:.3g}.", ""]
-    if ckpt.get("baselines"):
+    if ckpt.get(A.BASELINES):
         lines += ["Baselines on the test split: " + ", ".join(
-            f"{k} accuracy {v['accuracy']:.4f} / macro-F1 {v['macro_f1']:.4f}" for k, v in ckpt["baselines"].items()), ""]
-    hist = ckpt.get("history") or []
+            f"{k} accuracy {v['accuracy']:.4f} / macro-F1 {v['macro_f1']:.4f}" for k, v in ckpt[A.BASELINES].items()), ""]
+    hist = ckpt.get(A.HISTORY) or []
     if hist:
         keys = [k for k in hist[0] if k != "epoch"]
         lines += ["## History", "", "| epoch | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-        lines += [f"| {h['epoch']} | " + " | ".join(_fmt(h.get(k, '')) for k in keys) + " |" for h in hist]
+        lines += [f"| {h['epoch']} | " + " | ".join(A.fmt(h.get(k, '')) for k in keys) + " |" for h in hist]
         lines.append("")
     for key, split in (("per_class", "test"), ("val_per_class", "validation")):
         report = m.get(key)
@@ -59,7 +57,6 @@ def render(ckpt: dict, name: str) -> str:
                       for r in report]
             lines.append("")
     if m.get("faithfulness"):
-        from .faithfulness import table
         f = m["faithfulness"]
         lines += ["## How faithful the CAM methods are", "",
                   f"`python -m training.faithfulness --model {cfg.get('task', '?')}:{name} --card`: {f['described']}, "
@@ -70,12 +67,36 @@ def render(ckpt: dict, name: str) -> str:
     return "\n".join(lines)
 
 
+def table(result: dict) -> str:
+    """The faithfulness study's figures per CAM method (training.faithfulness)."""
+    energy = any("energy" in e for e in result["methods"].values())
+    head = ("| method | deletion area (lower is better) | insertion area (higher is better) | ROAD drop at 20% | "
+            "rank correlation with the last 1 / 2 / 3 / 4 blocks re-initialised |")
+    lines = [head + (" CAM mass inside the box |" if energy else ""), "|---|---|---|---|---|" + ("---|" if energy else "")]
+    for m, e in result["methods"].items():
+        corr = " / ".join(f"{c:.2f}" for c in e.get("randomisation", [])) or "-"
+        cells = [f"{e[k]:.3f}" if k in e else "-" for k in ("deletion", "insertion")]
+        road = f"{e['road']:+.3f}" if "road" in e else "-"
+        row = f"| {m} | {cells[0]} | {cells[1]} | {road} | {corr} |"
+        lines.append(row + (f" {e['energy'] * 100:.1f}% |" if "energy" in e else " - |" if energy else ""))
+    return "\n".join(lines)
+
+
 def write(checkpoint_path: str | Path) -> Path:
     path = Path(checkpoint_path)
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    out = path.with_suffix(".md")
+    out = A.side_file(path.parent, path.stem, "card")
     out.write_text(render(ckpt, path.stem))
     return out
+
+
+def save_in_place(ckpt: dict, path) -> Path:
+    """Rewrite a checkpoint with added figures (atomically) and regenerate its model card."""
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+    return write(path)
 
 
 # --- the README's table of shipped checkpoints, generated from the checkpoints themselves
@@ -89,15 +110,14 @@ def checkpoints_table(root: str | Path) -> str:
             "|---|---|---|---|---|---|---|"]
     for path in sorted(Path(root).glob("*/*.pt")):
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        m = ckpt.get("metrics", {})
-        if not m.get("complete", True):
+        m = A.metrics(ckpt)
+        if not A.is_complete(ckpt):
             continue  # a run still training (saved every epoch) is not shipped
         acc, f1 = m.get("test_accuracy"), m.get("test_macro_f1")
-        minutes = ckpt.get("train_seconds", 0) / 60
-        rows.append(f"| `{path.parent.name}:{path.stem}` | {ckpt['arch']} | {acc * 100:.2f}% | {f1:.4f} | "
-                    f"{path.stat().st_size / 1e6:.1f} MB | {minutes:.0f} min ({ckpt.get('train_device', '?')}) | "
-                    f"`{ckpt.get('reproduce', '?')}` |" if acc is not None else
-                    f"| `{path.parent.name}:{path.stem}` | {ckpt['arch']} | - | - | {path.stat().st_size / 1e6:.1f} MB | - | - |")
+        rows.append(f"| `{path.parent.name}:{path.stem}` | {ckpt[A.ARCH]} | {acc * 100:.2f}% | {f1:.4f} | "
+                    f"{path.stat().st_size / 1e6:.1f} MB | {A.train_minutes(ckpt):.0f} min ({ckpt.get(A.TRAIN_DEVICE, '?')}) | "
+                    f"`{A.reproduce(ckpt)}` |" if acc is not None else
+                    f"| `{path.parent.name}:{path.stem}` | {ckpt[A.ARCH]} | - | - | {path.stat().st_size / 1e6:.1f} MB | - | - |")
     return "\n".join(rows)
 
 
@@ -112,6 +132,5 @@ def update_readme(readme: str | Path, root: str | Path) -> bool:
 
 
 if __name__ == "__main__":  # python -m training.model_card: refresh the README's checkpoint table
-    from .common import ROOT
     changed = update_readme(ROOT / "README.md", ROOT / "checkpoints")
     print("README checkpoint table", "updated" if changed else "already up to date")

@@ -16,15 +16,16 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from models.architectures import CAM_LAYERS
 from models.cam import DEFAULT_METHOD, METHODS, layer_names
 from models.checkpoint import load_checkpoint, model_from_checkpoint
-from models.errors import ModelUnavailable
+from models.errors import cli_main
 from models.image_frontend import ImageSpec, load_image
 from models.predictor import ImagePredictor
-from models.registry import CAM_LAYERS
 
-from .common import device_for, save_in_place
-from .config import ConfigError, common_parser, data_dir, load_config
+from .common import device_for
+from .config import common_parser, data_dir, load_config
+from .model_card import save_in_place
 from .vision import cub_folder, read_cub
 
 
@@ -61,6 +62,7 @@ def pointing_game(predictor: ImagePredictor, items: list[tuple[Path, int, tuple]
             "pointing_game_method": method}
 
 
+@cli_main()
 def main(argv=None) -> int:
     parser = common_parser(__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True)
@@ -68,15 +70,11 @@ def main(argv=None) -> int:
                         choices=list(dict.fromkeys([*METHODS, "XGradCAM", "LayerCAM"])))
     parser.add_argument("--limit", type=int, default=0, help="only the first N test images")
     args = parser.parse_args(argv)
-    try:
-        ckpt = load_checkpoint(args.checkpoint)
-        cfg = load_config(args.config, args.overrides)
-        if ckpt["preprocessing"].get("kind") == "audio":
-            return sound_main(args, cfg, ckpt)
-        table = read_cub(cub_folder(data_dir(cfg, args.data_dir)))
-    except (ModelUnavailable, ConfigError, FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    ckpt = load_checkpoint(args.checkpoint)
+    cfg = load_config(args.config, args.overrides)
+    if ckpt["preprocessing"].get("kind") == "audio":
+        return sound_main(args, cfg, ckpt)
+    table = read_cub(cub_folder(data_dir(cfg, args.data_dir)))
     index = {name: i for i, name in enumerate(ckpt["labels"])}
     items = [(p, index[table["names"][k]], box) for p, k, box, train
              in zip(table["paths"], table["labels"], table["boxes"], table["is_train"]) if not train]
@@ -95,7 +93,7 @@ def main(argv=None) -> int:
 
 def sound_main(args, cfg: dict, ckpt: dict) -> int:
     """The audio pointing game (training.sound_pointing) on the config's test split."""
-    from models.audio_frontend import AudioSpec
+    from models.audio_spec import AudioSpec
     from models.audio_predictor import AUDIO_METHODS, AudioPredictor
     from .datasets import load_task_data
     from . import sound_pointing

@@ -12,15 +12,20 @@ keys that differ (exit 2): a shipped checkpoint never claims a recipe it was not
 from __future__ import annotations
 
 import argparse
+import copy
 import pickle
 import shlex
-import sys
 from pathlib import Path
 
 import torch
 
-from .common import ROOT, output_path, public_config, save_in_place
-from .config import ConfigError, load_config
+from models import artifacts as A
+
+from models.errors import cli_main
+
+from .common import ROOT, output_path, public_config
+from .config import ConfigError, load_config, resolve
+from .model_card import save_in_place
 
 IGNORED = ("name", "output")
 
@@ -38,20 +43,23 @@ def differences(a, b, prefix: str = "") -> list[str]:
 def promote(config: str | Path, checkpoint: str | Path) -> Path:
     cfg = load_config(config)
     ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    if not ckpt.get("metrics", {}).get("complete", False):
+    if A.metrics(ckpt).get("complete") is not True:
         raise ConfigError(f"{checkpoint} is from a run that did not finish (metrics.complete is not true)")
-    if ckpt["metrics"].get("test_accuracy") is None:
+    if A.metrics(ckpt).get("test_accuracy") is None:
         raise ConfigError(f"{checkpoint} was never tested (a run without a test split cannot be served)")
     strip = lambda c: {k: v for k, v in public_config(c).items() if k not in IGNORED}  # noqa: E731
-    diff = differences(strip(ckpt.get("config", {})), strip(cfg))
+    # the run's config with the schema's defaults filled in, as the file's are (a run from before the schema
+    # stored only the keys its file named)
+    trained = resolve(copy.deepcopy(dict(ckpt.get(A.CONFIG) or {})), str(checkpoint))
+    diff = differences(strip(trained), strip(cfg))
     if diff:
         raise ConfigError(f"{config} does not say what {checkpoint} was trained with: " + "; ".join(diff))
     try:
         shown = Path(config).resolve().relative_to(ROOT)
     except ValueError:
         shown = Path(config)
-    ckpt["config"] = public_config(cfg)
-    ckpt["reproduce"] = f"python -m training.train --config {shlex.quote(str(shown))}"
+    ckpt[A.CONFIG] = public_config(cfg)
+    ckpt[A.REPRODUCE] = f"python -m training.train --config {shlex.quote(str(shown))}"
     ckpt["promoted_from"] = str(checkpoint)
     dest = output_path(cfg)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -59,16 +67,13 @@ def promote(config: str | Path, checkpoint: str | Path) -> Path:
     return dest
 
 
+@cli_main(OSError, RuntimeError, EOFError, pickle.UnpicklingError)
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", required=True, help="the config file that now holds the run's settings")
     parser.add_argument("--checkpoint", required=True, help="the trial run's checkpoint")
     args = parser.parse_args(argv)
-    try:
-        dest = promote(args.config, args.checkpoint)
-    except (ConfigError, OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    dest = promote(args.config, args.checkpoint)
     print(f"promoted {args.checkpoint} -> {dest} ({dest.stat().st_size / 1e6:.2f} MB)")
     return 0
 

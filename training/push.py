@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from models.checkpoint import MAX_BYTES, load_checkpoint
-from models.errors import ModelUnavailable
+from models.errors import ModelUnavailable, run_cli
 
 
 class PushError(Exception):
@@ -64,13 +64,12 @@ def main(argv=None) -> int:
     parser.add_argument("--token", default=None, help="Hub token with write access (default: HF_TOKEN or login)")
     parser.add_argument("--private", action="store_true", help="create the repo private (if it does not exist)")
     args = parser.parse_args(argv)
-    try:
+
+    def work() -> int:
         uploaded = push(args.checkpoint, args.repo, token=args.token, private=args.private)
-    except PushError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"uploaded {', '.join(uploaded)} to {args.repo}; serve them with XAI_LAB_HUB_REPO={args.repo}")
-    return 0
+        print(f"uploaded {', '.join(uploaded)} to {args.repo}; serve them with XAI_LAB_HUB_REPO={args.repo}")
+        return 0
+    return run_cli(work, PushError)
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def note_bank(files: list[tuple[Path, str]], sample_rate: int, seconds: float = 
     """{label: [(pitch, waveform), ...]} of the files (path, label) whose pitch is known; each
     note starts at its onset (leading silence cut), lasts at most `seconds`, and its named
     pitch is corrected by its source's octave offset."""
-    from models.audio_frontend import load_audio
+    from models.audio_loading import load_audio
     notes = []
     for path, label in files:
         pitch = pitch_of(path)

@@ -8,6 +8,7 @@ item by item, so 30000 images at 160 px cost 2.3 GB of page cache rather than 9 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +18,31 @@ from torch.utils.data import TensorDataset
 from models.architectures import EFFNET_MEAN, EFFNET_STD
 from models.image_frontend import load_image, normalise, pixels
 
-from .datasets import TaskData, cached_array, dataset
+from .data_common import TaskData, cached_array
+from .schema import DataBase
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@dataclass
+class ImageData(DataBase):
+    image_size: int = 224            # decoded and resized once to this square (cached)
+    normalise: str = "imagenet"      # imagenet statistics, or "effnet": (x - 127) / 128
+    val_size: int = 0                # held out from the training images
+    limit: int | None = None         # images per class (in each split), for smoke runs
+    hf_repo: str | None = None       # where --download fetches it
+    hf_file: str | None = None
+
+
+@dataclass
+class TinyImagenetData(ImageData):
+    image_size: int = 64
+
+
+@dataclass
+class SyntheticShapesData(ImageData):
+    image_size: int = 32
+    size: int = 200                  # training images (and half as many test images)
 
 
 class ImageTensors(TensorDataset):
@@ -53,7 +76,7 @@ def _cached_images(name: str, folder: Path, paths: list[Path], size: int) -> np.
 
 def _normalisation(cfg: dict) -> tuple[tuple, tuple]:
     """EfficientNet-Lite wants (x - 127) / 128; models trained here use ImageNet statistics."""
-    if cfg["data"].get("normalise", "imagenet") == "effnet":
+    if cfg["data"]["normalise"] == "effnet":
         return EFFNET_MEAN, EFFNET_STD
     return IMAGENET_MEAN, IMAGENET_STD
 
@@ -68,8 +91,8 @@ def _image_task(cfg: dict, images: np.ndarray, labels: np.ndarray, train_idx, te
         x = torch.from_numpy(np.asarray(images))
     y = torch.from_numpy(labels.astype(np.int64))
     train_idx, test_idx = torch.as_tensor(train_idx), torch.as_tensor(test_idx)
-    val_size = int(cfg["data"].get("val_size", 0))
-    seed = int(cfg["train"].get("seed", 0))
+    val_size = cfg["data"]["val_size"]
+    seed = cfg["train"]["seed"]
     perm = train_idx[torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))]
     val_idx, train_idx = perm[:val_size], perm[val_size:]
 
@@ -100,12 +123,11 @@ def tiny_imagenet_labels(folder: Path) -> tuple[list[str], list[str]]:
     return wnids, [n if names.count(n) == 1 else f"{n} ({w})" for n, w in zip(names, wnids)]
 
 
-@dataset("tiny-imagenet")
 def tiny_imagenet(root: Path, cfg: dict, download: bool = False) -> TaskData:
     folder = root / "tiny-imagenet-200"
     if download and not (folder / "wnids.txt").is_file():
         from .vision_download import download_tiny_imagenet
-        download_tiny_imagenet(folder, cfg["data"].get("hf_repo"), cfg["data"].get("hf_file"))
+        download_tiny_imagenet(folder, cfg["data"]["hf_repo"], cfg["data"]["hf_file"])
     if not (folder / "wnids.txt").is_file():
         raise FileNotFoundError(f"Tiny ImageNet not found: no {folder / 'wnids.txt'}; pass --download to fetch it")
     wnids, names = tiny_imagenet_labels(folder)
@@ -116,12 +138,12 @@ def tiny_imagenet(root: Path, cfg: dict, download: bool = False) -> TaskData:
         parts = line.split("\t")
         if len(parts) >= 2:
             val.append((folder / "val" / "images" / parts[0], index[parts[1]]))
-    limit = cfg["data"].get("limit")  # images per class, for smoke runs
+    limit = cfg["data"]["limit"]
     if limit:
         train = _per_class(train, int(limit))
         val = _per_class(val, max(1, int(limit) // 2))
     paths = [p for p, _ in train + val]
-    images = _cached_images("tiny-imagenet", folder, paths, int(cfg["data"].get("image_size", 64)))
+    images = _cached_images("tiny-imagenet", folder, paths, cfg["data"]["image_size"])
     labels = np.array([k for _, k in train + val])
     return _image_task(cfg, images, labels, np.arange(len(train)), np.arange(len(train), len(paths)), names,
                        f"Tiny ImageNet: official train images, official val set as test ({len(names)} classes)", paths)
@@ -172,24 +194,23 @@ def read_cub(folder: Path) -> dict:
             "names": [classes[c] for c in present]}
 
 
-@dataset("cub")
 def cub(root: Path, cfg: dict, download: bool = False) -> TaskData:
     if download:
         try:
             cub_folder(root)
         except FileNotFoundError:
             from .vision_download import download_cub
-            download_cub(root, cfg["data"].get("hf_repo"), cfg["data"].get("hf_file"))
+            download_cub(root, cfg["data"]["hf_repo"], cfg["data"]["hf_file"])
     folder = cub_folder(root)
     table = read_cub(folder)
     keep = np.arange(len(table["paths"]))
-    limit = cfg["data"].get("limit")  # images per class in each split, for smoke runs
+    limit = cfg["data"]["limit"]
     if limit:
         keep = np.sort(np.concatenate([
             [i for i, _ in _per_class([(i, table["labels"][i]) for i in np.flatnonzero(table["is_train"] == part)],
                                       int(limit))] for part in (True, False)])).astype(np.int64)
     paths, is_train = [table["paths"][i] for i in keep], table["is_train"][keep]
-    images = _cached_images("cub", folder, paths, int(cfg["data"].get("image_size", 224)))
+    images = _cached_images("cub", folder, paths, cfg["data"]["image_size"])
     train_idx, test_idx = np.flatnonzero(is_train), np.flatnonzero(~is_train)
     return _image_task(cfg, images, table["labels"][keep], train_idx, test_idx, table["names"],
                        f"CUB-200-2011 ({len(table['names'])} classes): official train/test split", paths)
@@ -197,11 +218,10 @@ def cub(root: Path, cfg: dict, download: bool = False) -> TaskData:
 
 # --- a tiny learnable colour-and-shape task for tests (seconds on a CPU)
 
-@dataset("synthetic-shapes")
 def synthetic_shapes(root: Path, cfg: dict, download: bool = False) -> TaskData:
     """Class k = a bright square in quadrant k of a noisy data.image_size image."""
-    size, n = int(cfg["data"].get("image_size", 32)), int(cfg["data"].get("size", 200))
-    rng = np.random.default_rng(int(cfg["train"].get("seed", 0)))
+    size, n = cfg["data"]["image_size"], cfg["data"]["size"]
+    rng = np.random.default_rng(cfg["train"]["seed"])
     total = n + n // 2
     labels = rng.integers(0, 4, total)
     images = rng.integers(0, 90, (total, 3, size, size)).astype(np.uint8)

@@ -1,9 +1,9 @@
 """python -m training.wise --config C [--set ...] --checkpoint RUN.pt [RUN2.pt ...] --alpha A --output OUT.pt
 
-A finished run's WiSE-FT interpolation after the fact (training.engine.interpolate): the start the
+A finished run's WiSE-FT interpolation after the fact (training.weights.interpolate): the start the
 trainer began from (the config's model, built as training.train builds it: same seed, output layer
 from the probe) and the run's final weights, mixed at --alpha. Several runs (the same recipe, other
-seeds): their mean weights are the end point (a model soup, training.engine.average), so --alpha 1
+seeds): their mean weights are the end point (a model soup, training.weights.average), so --alpha 1
 gives the soup that `train.soup` would have kept. Scores it on the config's validation
 split and writes it as a checkpoint; e.g. the fold-4 selection run of a recipe with `train.wise`, for
 training.calibrate to fit the temperature on (--fit-on). --alpha 1 gives back the run's own weights.
@@ -13,13 +13,17 @@ from __future__ import annotations
 import sys
 
 from models.checkpoint import load_checkpoint, model_from_checkpoint
-from models.errors import ModelUnavailable
+from models.errors import cli_main
 
-from .common import build, device_for, load_for_cli, write_checkpoint
-from .config import ConfigError, common_parser
-from .engine import average, evaluate, interpolate, seed_everything
+from .common import device_for, load_for_cli, write_checkpoint
+from .config import common_parser
+from .engine import evaluate, seed_everything
+from .model_setup import build
+from .schema import section
+from .weights import average, interpolate
 
 
+@cli_main()
 def main(argv=None) -> int:
     parser = common_parser(__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, nargs="+",
@@ -27,15 +31,11 @@ def main(argv=None) -> int:
     parser.add_argument("--alpha", type=float, required=True, help="share of the trained weights, in (0, 1]")
     parser.add_argument("--output", required=True)
     args = parser.parse_args(argv)
-    try:
-        if not 0.0 < args.alpha <= 1.0:
-            raise ValueError(f"--alpha must be in (0, 1], got {args.alpha}")
-        end = average([model_from_checkpoint(load_checkpoint(c)).state_dict() for c in args.checkpoint])
-        cfg, data = load_for_cli(args)
-    except (ModelUnavailable, ConfigError, FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    seed_everything(int(cfg["train"].get("seed", 0)))
+    if not 0.0 < args.alpha <= 1.0:
+        raise ValueError(f"--alpha must be in (0, 1], got {args.alpha}")
+    end = average([model_from_checkpoint(load_checkpoint(c)).state_dict() for c in args.checkpoint])
+    cfg, data = load_for_cli(args)
+    seed_everything(section(cfg, "train").seed)
     model = build(cfg, data)
     start = {k: v.detach().clone() for k, v in model.state_dict().items()}
     model.load_state_dict(interpolate(start, end, args.alpha))

@@ -1,4 +1,5 @@
-"""What the Training tab shows, read from checkpoints/<task>/ (no retraining, no data needed)."""
+"""What the Training tab shows, read from checkpoints/<task>/ (no retraining, no data needed):
+the checkpoint and its side files, named by the artifact schema (models/artifacts.py)."""
 from __future__ import annotations
 
 import json
@@ -7,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models import artifacts as A
 from models import registry
 from models.registry import parse_model_id
 
@@ -20,23 +22,25 @@ def load(model_id: str) -> dict:
     task, entry = parse_model_id(model_id)
     folder = registry.CHECKPOINT_DIR / task.id
     out = {"model_id": f"{task.id}:{entry.name}", "train_command": entry.train_command, "checkpoint": None}
-    path = folder / f"{entry.name}.pt"
+    path = task.checkpoint_path(entry.name)
     if path.is_file():
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        ckpt.pop("state_dict", None)
-        if isinstance(ckpt.get("confusion_matrix"), torch.Tensor):
-            ckpt["confusion_matrix"] = ckpt["confusion_matrix"].numpy()
+        ckpt.pop(A.STATE_DICT, None)
+        if isinstance(ckpt.get(A.CONFUSION_MATRIX), torch.Tensor):
+            ckpt[A.CONFUSION_MATRIX] = ckpt[A.CONFUSION_MATRIX].numpy()
         ckpt["size_mb"] = path.stat().st_size / 1e6
         out["checkpoint"] = ckpt
-    out["lr_finder"] = _json(folder / f"{entry.name}_lr_finder.json")
-    grid = folder / f"{entry.name}_grid.md"
-    out["grid_markdown"] = grid.read_text() if grid.is_file() else None
-    out["baselines"] = _json(folder / f"{entry.name}_baselines.json")
-    out["loss_study"] = _json(folder / "loss_study.json")
-    out["cv"] = _json(folder / f"{entry.name}_cv.json")
-    out["comparisons"] = {p.stem[len("comparison_"):]: p.read_text() for p in sorted(folder.glob("comparison_*.md"))}
-    card = folder / f"{entry.name}.md"
-    out["card"] = card.read_text() if card.is_file() else None
+
+    def side(kind: str, name: str = entry.name) -> Path:
+        return A.side_file(folder, name, kind)
+
+    out["lr_finder"] = _json(side("lr_finder"))
+    out["grid_markdown"] = side("grid").read_text() if side("grid").is_file() else None
+    out["baselines"] = _json(side("baselines"))
+    out["loss_study"] = _json(side("loss_study"))
+    out["cv"] = _json(side("cv"))
+    out["comparisons"] = {p.stem[len(A.COMPARISON_PREFIX):]: p.read_text() for p in sorted(folder.glob(A.SIDE_FILES["comparison"].format(name="*")))}
+    out["card"] = side("card").read_text() if side("card").is_file() else None
     return out
 
 
@@ -44,21 +48,21 @@ def metrics_markdown(art: dict) -> str:
     ckpt = art["checkpoint"]
     if ckpt is None:
         return f"**{art['model_id']}** has no checkpoint yet. Train it with:\n\n```\n{art['train_command']}\n```"
-    m = ckpt.get("metrics", {})
+    m = A.metrics(ckpt)
     lines = [f"### {art['model_id']}", ""]
-    if not m.get("complete", True):
+    if not A.is_complete(ckpt):
         lines.append("*Training in progress or interrupted: figures of the best epoch so far.*\n")
     rows = [("test accuracy", m.get("test_accuracy")), ("test macro-F1", m.get("test_macro_f1")),
-            ("last epoch (kept)" if (ckpt.get("config") or {}).get("train", {}).get("select") == "last" else "best epoch",
+            ("last epoch (kept)" if (ckpt.get(A.CONFIG) or {}).get("train", {}).get("select") == "last" else "best epoch",
              m.get("best_epoch", m.get("best_val", {}).get("epoch"))),
             ("validation accuracy", m.get("val_accuracy", m.get("best_val", {}).get("val_accuracy"))),
-            ("size", f"{ckpt['size_mb']:.2f} MB"), ("parameters", ckpt.get("num_parameters")),
-            ("training time", f"{ckpt.get('train_seconds', 0) / 60:.1f} min on {ckpt.get('train_device', '?')}"),
+            ("size", f"{ckpt['size_mb']:.2f} MB"), ("parameters", ckpt.get(A.NUM_PARAMETERS)),
+            ("training time", A.training_time(ckpt)),
             ("CAM pointing game (test boxes)", m.get("pointing_game")),
             ("pointing game, centre baseline", m.get("pointing_game_centre_baseline"))]
     lines += ["| | |", "|---|---|"] + [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
                                        for k, v in rows if v is not None]
-    base = ckpt.get("baselines") or art.get("baselines")
+    base = ckpt.get(A.BASELINES) or art.get("baselines")
     if base:
         lines += ["", "Baselines (test): " + "; ".join(f"{k}: accuracy {v['accuracy']:.3f}" for k, v in base.items())]
     cv = art.get("cv")
@@ -66,7 +70,7 @@ def metrics_markdown(art: dict) -> str:
         lines += ["", f"Cross-validation, {len(cv['folds'])} folds: test accuracy {cv['mean_test_accuracy']:.4f} "
                       f"± {cv['std_test_accuracy']:.4f} (min {cv['min_test_accuracy']:.4f}, "
                       f"max {cv['max_test_accuracy']:.4f})"]
-    lines += ["", f"Data: {ckpt.get('data_description', '?')}", "", f"Reproduce: `{ckpt.get('reproduce', '?')}`"]
+    lines += ["", f"Data: {ckpt.get(A.DATA_DESCRIPTION, '?')}", "", f"Reproduce: `{A.reproduce(ckpt)}`"]
     for name, table in (art.get("comparisons") or {}).items():
         lines += ["", f"#### Comparison: {name.replace('_', ' ')}", "", table]
     return "\n".join(lines)
@@ -89,6 +93,6 @@ def study_markdown(study: dict | None) -> str:
 
 def confusion(art: dict) -> tuple[np.ndarray, list[str]] | None:
     ckpt = art["checkpoint"]
-    if ckpt is None or ckpt.get("confusion_matrix") is None:
+    if ckpt is None or ckpt.get(A.CONFUSION_MATRIX) is None:
         return None
-    return np.asarray(ckpt["confusion_matrix"]), ckpt["labels"]
+    return np.asarray(ckpt[A.CONFUSION_MATRIX]), ckpt[A.LABELS]
