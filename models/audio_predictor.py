@@ -25,9 +25,8 @@ from .predictor import Predictor
 # *input* with upsampled activations, and SmoothGradCAM++ adds noise to it: for a sound
 # model the input is the raw waveform, where neither means what it does on an image.
 AUDIO_METHODS = ["GradCAM", "GradCAM++", "XGradCAM", "LayerCAM"]
-# The sound models' default. At mn04's last layer GradCAM finds the sound's time as often as LayerCAM in
-# the audio pointing game (training.sound_pointing; ESC-50 mn04, fold-5 scenes: 93.5% vs 91.0%), and its
-# maps cover the sound where LayerCAM's are a few sharp spots ("what the model heard" keeps little of it).
+# The sound models' default: it finds the sound in time as often as LayerCAM, and its maps cover the sound
+# (LayerCAM's are a few sharp spots); docs/experiments.md (ESC-50, the CAM method)
 AUDIO_DEFAULT_METHOD = "GradCAM"
 DEFAULT_HOP_SECONDS = None  # window hop for long recordings; None: the clip length (no overlap)
 HEARD_FLOOR = 0.0           # mask floor for the re-synthesis: 0 = silence where the CAM is 0

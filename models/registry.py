@@ -156,10 +156,7 @@ _task("spoken-digits", "Spoken digits (FSDD, 0-9)", "audio", "cnn",
        "peak-normalised word; tested on a speaker it never heard"))
 
 
-# default chosen on the held-out recordings (val): mn04 90.76%, EfficientNet-Lite0 88.22%, LSTM 76.4%, CNN
-# 68.8% (mn04 is behind on the held-out soundfont, 85.00% vs 95.31%: rendered phrases are not what
-# users bring); the plucked variant (val 86.4%) keeps fewer of its right answers through the phone
-# chain (33 of 37, under the 90% the phone test asks), so it is not the default
+# default: the best on the held-out real recordings (what users bring); docs/experiments.md (Instruments)
 _task("instruments", "Instruments (cello, guitar, piano, violin)", "audio", "mn04",
       ("cnn", "audio-cnn", "instruments",
        "CNN-2D (16-32-64, kernel 3) on 64-band log-mels of 4 s windows; trained on phrases "

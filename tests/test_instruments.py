@@ -9,11 +9,11 @@ import pytest
 import soundfile as sf
 import torch
 
-from training import instruments as inst
-from training.instruments import checks, loader, soundfonts
+from training.instruments import cached_sets, checks, loader, midi, phrases, recording_chain, recordings, render, sample_leaks, soundfonts
+from training.instruments.labels import LABELS
 
 HAS_SYNTH = shutil.which("fluidsynth") is not None and any(
-    (d / "TimGM6mb.sf2").is_file() for d in inst.SOUNDFONT_DIRS)
+    (d / "TimGM6mb.sf2").is_file() for d in soundfonts.SOUNDFONT_DIRS)
 needs_synth = pytest.mark.skipif(not HAS_SYNTH, reason="apt-get install fluidsynth timgm6mb-soundfont")
 HAS_TIMIDITY = shutil.which("timidity") is not None and Path("/etc/timidity/freepats.cfg").is_file()
 needs_timidity = pytest.mark.skipif(not HAS_TIMIDITY, reason="apt-get install timidity freepats")
@@ -23,8 +23,8 @@ CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "instrumen
 
 def test_midi_writer_orders_events_and_encodes_delta_times(tmp_path):
     path = tmp_path / "x.mid"
-    events = inst._note(0.5, 1.0, 60, 100) + [(0.0, bytes([0xC0, 40]))]
-    inst.write_midi(path, events)
+    events = midi._note(0.5, 1.0, 60, 100) + [(0.0, bytes([0xC0, 40]))]
+    midi.write_midi(path, events)
     raw = path.read_bytes()
     assert raw[:4] == b"MThd" and raw[14:18] == b"MTrk"
     track = raw[22:]
@@ -33,14 +33,14 @@ def test_midi_writer_orders_events_and_encodes_delta_times(tmp_path):
     assert track[:3] == b"\x00\xc0\x28"
     assert track[3:8] == b"\x83\x60\x90\x3c\x64" and track[8:13] == b"\x83\x60\x80\x3c\x00"
     assert track.endswith(b"\xff\x2f\x00")
-    assert inst._vlq(0) == b"\x00" and inst._vlq(127) == b"\x7f" and inst._vlq(128) == b"\x81\x00"
+    assert midi._vlq(0) == b"\x00" and midi._vlq(127) == b"\x7f" and midi._vlq(128) == b"\x81\x00"
 
 
 def test_phrases_stay_in_each_instruments_range():
     rng = np.random.default_rng(0)
-    for name, spec in inst.INSTRUMENTS.items():
+    for name, spec in phrases.INSTRUMENTS.items():
         for _ in range(30):
-            events = inst.phrase(name, rng, 4.0)
+            events = phrases.phrase(name, rng, 4.0)
             pitches = [m[1] for _, m in events if m[0] & 0xF0 == 0x90]
             programs = [m[1] for _, m in events if m[0] & 0xF0 == 0xC0]
             assert pitches and min(pitches) >= spec["range"][0] and max(pitches) <= spec["range"][1] + 12
@@ -51,18 +51,18 @@ def test_phrases_stay_in_each_instruments_range():
 def test_phrases_fold_into_the_register_two_instruments_share():
     """fold_into moves notes by octaves only: same pitch classes, same rhythm, every note-off
     matches its note-on, all inside the shared range; ranges under an octave are refused."""
-    assert inst.shared_register(["violin", "cello"]) == (55, 72)
+    assert phrases.shared_register(["violin", "cello"]) == (55, 72)
     with pytest.raises(ValueError, match="less than an octave"):
-        inst.fold_into([], 60, 70)
+        phrases.fold_into([], 60, 70)
     with pytest.raises(ValueError):
-        inst.shared_register(["cello"])
+        phrases.shared_register(["cello"])
     from collections import Counter
     rng = np.random.default_rng(3)
     moved = Counter()
     for name in ("cello", "violin"):
         for _ in range(20):
-            events = inst.phrase(name, rng, 4.0)
-            folded = inst.fold_into(events, 55, 72)
+            events = phrases.phrase(name, rng, 4.0)
+            folded = phrases.fold_into(events, 55, 72)
             assert [t for t, _ in folded] == [t for t, _ in events]
             notes = [(a, b) for a, b in zip(events, folded) if a[1][0] & 0xF0 in (0x80, 0x90)]
             assert notes and all(55 <= b[1][1] <= 72 for _, b in notes)
@@ -85,14 +85,14 @@ def test_phrases_fold_into_the_register_two_instruments_share():
 
 @needs_synth
 def test_renderer_plays_each_instrument_and_keeps_phrases_apart():
-    font = inst.find_soundfont("TimGM6mb")
-    clips = inst.render_phrases(font, inst.LABELS, 2.0, seed=1)
-    assert clips.shape == (4, 2 * inst.RENDER_RATE) and clips.dtype == np.float32
+    font = soundfonts.find_soundfont("TimGM6mb")
+    clips = render.render_phrases(font, LABELS, 2.0, seed=1)
+    assert clips.shape == (4, 2 * render.RENDER_RATE) and clips.dtype == np.float32
     rms = np.sqrt((clips ** 2).mean(1))
     assert (rms > 1e-3).all(), rms  # every phrase sounds
     # the chain keeps the length, scales to a peak below 1 and changes the signal
     rng = np.random.default_rng(0)
-    out = inst.room(clips[0], rng, inst.RENDER_RATE)
+    out = recording_chain.room(clips[0], rng, render.RENDER_RATE)
     assert out.shape == clips[0].shape and 0.1 < np.abs(out).max() < 1.0
 
 
@@ -115,20 +115,20 @@ def test_split_is_by_recording_and_source(tmp_path):
     from training.data_common import audio_spec
     cfg = {"data": {"sample_rate": 8000, "clip_seconds": 2.0}, "audio": {"n_mels": 16, "n_fft": 256, "hop_length": 128}}
     spec = audio_spec(cfg)
-    found = inst.find_recordings(_recordings(tmp_path))
+    found = recordings.find_recordings(_recordings(tmp_path))
     assert len(found) == 15 and {s for _, _, s in found} == {"a", "b", "long", "only"}
-    parts = inst.split_recordings(found, ["b", "long"], 0.2, seed=0)
+    parts = recordings.split_recordings(found, ["b", "long"], 0.2, seed=0)
     assert not set(parts["train"]) & set(parts["val"]) and len(parts["train"]) + len(parts["val"]) == 15
     val_sources = {(found[i][1], found[i][2]) for i in parts["val"]}
     assert ("piano", "b") in val_sources and ("violin", "long") in val_sources
     assert {found[i][2] for i in parts["train"]}.isdisjoint({"b", "long"})  # a held-out source never trains
     assert sum(found[i][1] == "cello" for i in parts["val"]) == 1  # one source: 20% of its recordings
     # windows: every window of a recording goes where its recording goes
-    x, y, groups = inst.windows_of(found, parts["val"], spec, hop_seconds=1.0)
+    x, y, groups = recordings.windows_of(found, parts["val"], spec, hop_seconds=1.0)
     assert len(x) == len(y) == len(groups) and x.shape[1] == spec.clip_samples
     long_idx = [i for i in parts["val"] if found[i][2] == "long"][0]
     assert (groups == long_idx).sum() == 8  # 9 s in 2 s windows, 1 s apart
-    _, _, train_groups = inst.windows_of(found, parts["train"], spec, hop_seconds=1.0)
+    _, _, train_groups = recordings.windows_of(found, parts["train"], spec, hop_seconds=1.0)
     assert set(groups).isdisjoint(set(train_groups))
 
 
@@ -142,9 +142,9 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
                     "phrases": 2, "soundfonts": {"train": ["TimGM6mb"], "test": ["TimGM6mb"]}}}
     with pytest.raises(ValueError, match="both train and test"):
         load_task_data(cfg, tmp_path / "data")
-    monkeypatch.setattr(soundfonts, "SOUNDFONT_DIRS", [tmp_path / "fonts", *inst.SOUNDFONT_DIRS])
+    monkeypatch.setattr(soundfonts, "SOUNDFONT_DIRS", [tmp_path / "fonts", *soundfonts.SOUNDFONT_DIRS])
     (tmp_path / "fonts").mkdir()
-    shutil.copy(inst.find_soundfont("TimGM6mb"), tmp_path / "fonts" / "Other.sf2")  # another file (a link is the same font)
+    shutil.copy(soundfonts.find_soundfont("TimGM6mb"), tmp_path / "fonts" / "Other.sf2")  # another file (a link is the same font)
     with pytest.raises(ValueError, match="shares 310 recorded samples with held-out Other"):
         load_task_data(dict(cfg, data=dict(cfg["data"], soundfonts={"train": ["TimGM6mb"], "test": ["Other"]})),
                        tmp_path / "data")
@@ -157,7 +157,7 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     cfg["data"]["phone_share"] = 0.5
     cfg["data"]["shared_register"] = {"instruments": ["violin", "cello"], "phrases": 1}
     cfg["data"]["stretched"] = {"instruments": ["cello", "violin"], "phrases": 1, "semitones": [5, 12]}
-    calls, render = [], inst.rendered_set
+    calls, render = [], cached_sets.rendered_set
     monkeypatch.setattr(loader, "rendered_set", lambda name, *a: calls.append((name, a[-1])) or render(name, *a))
     data = load_task_data(cfg, tmp_path / "data")
     # more programs for the training font only; the held-out font plays the instruments' own
@@ -169,7 +169,7 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     assert ("train: 8 phrases rendered with TimGM6mb + 2 cello and violin phrases in their shared register (MIDI 55-72) + "
             "2 phrases stretched by 5-12 semitones + ") in data.description
     x_te, y_te = data.test.tensors
-    assert data.labels == inst.LABELS and x_te.shape == (8, 16000) and sorted(y_te.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
+    assert data.labels == LABELS and x_te.shape == (8, 16000) and sorted(y_te.tolist()) == [0, 0, 1, 1, 2, 2, 3, 3]
     x_tr, y_tr = data.train.tensors
     assert len(y_tr) > 8 + 2 and set(y_tr.tolist()) == {0, 1, 2, 3}
     cfg["data"]["train_programs"] = {"guitar": [24, 300]}
@@ -185,13 +185,13 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     for bad in ({"phrases": 1, "semitones": [12, 5]}, {"phrases": 1, "semitones": [0, 23]}, 7,
                 {"phrases": 0, "semitones": [1, 2]}, {"phrases": 1, "semitones": [1, 2], "instruments": ["flute"]}):
         cfg["data"]["stretched"] = bad
-        with pytest.raises(ValueError, match="data.stretched needs"):
+        with pytest.raises(ValueError, match=r"data\.stretched (needs|must be dict or null, not 7)"):
             load_task_data(cfg, tmp_path / "data")
     cfg["data"]["stretched"] = {}
     # a TiMidity++ config that plays the held-out soundfont is the held-out font
     (tmp_path / "timidity").mkdir()
     (tmp_path / "timidity" / "tim.cfg").write_text(
-        f"dir {inst.find_soundfont('TimGM6mb').parent}\nbank 0\n0 %font \"TimGM6mb.sf2\" 0 0 amp=29\n")
+        f"dir {soundfonts.find_soundfont('TimGM6mb').parent}\nbank 0\n0 %font \"TimGM6mb.sf2\" 0 0 amp=29\n")
     monkeypatch.setattr(soundfonts, "TIMIDITY_DIRS", [tmp_path / "timidity"])
     cfg["data"]["phone_share"], cfg["data"]["soundfonts"] = 0.0, {"train": ["tim"], "test": ["TimGM6mb"]}
     with pytest.raises(ValueError, match="both train and test"):
@@ -234,13 +234,13 @@ def test_held_out_soundfont_phrases_keep_their_label_through_a_phone_chain(tmp_p
     from models import load_predictor
     from models.audio_loading import resample
     predictor = load_predictor(f"instruments:{MODEL}", device="cpu")
-    font = inst.find_soundfont("TimGM6mb")  # the soundfont held out from training
-    labels = [label for label in inst.LABELS for _ in range(10)]
-    clips = inst.render_phrases(font, labels, 4.0, seed=777)
+    font = soundfonts.find_soundfont("TimGM6mb")  # the soundfont held out from training
+    labels = [label for label in LABELS for _ in range(10)]
+    clips = render.render_phrases(font, labels, 4.0, seed=777)
     rng = np.random.default_rng(0)
     right = kept = 0
     for clip, label in zip(clips, labels):
-        y = resample(clip / np.abs(clip).max() * 0.5, inst.RENDER_RATE, 22050)  # a 22.05 kHz "recording"
+        y = resample(clip / np.abs(clip).max() * 0.5, render.RENDER_RATE, 22050)  # a 22.05 kHz "recording"
         top = max(predictor.predict((22050, y)).items(), key=lambda kv: kv[1])[0]
         phone = phone_chain(y, 22050, tmp_path, rng)
         top_phone = max(predictor.predict((16000, phone)).items(), key=lambda kv: kv[1])[0]
@@ -261,13 +261,13 @@ def test_each_model_explains_a_long_recording_in_the_sound_tab_format(name):
     if not path.is_file():
         pytest.skip(f"{path} not trained")
     predictor = load_predictor(f"instruments:{name}", device="cpu")
-    clips = inst.render_phrases(inst.find_soundfont("TimGM6mb"), ["violin", "piano", "guitar"], 4.0, seed=7, gap=0.2)
+    clips = render.render_phrases(soundfonts.find_soundfont("TimGM6mb"), ["violin", "piano", "guitar"], 4.0, seed=7, gap=0.2)
     y = np.concatenate(list(clips))
-    a = predictor.analyze((inst.RENDER_RATE, y), hop_seconds=4.0)
+    a = predictor.analyze((render.RENDER_RATE, y), hop_seconds=4.0)
     assert a.heatmap.shape == a.logmel.shape and 0 <= a.heatmap.min() and a.heatmap.max() <= 1
-    assert len(a.heard) == len(a.waveform) == len(y) * predictor.spec.sample_rate // inst.RENDER_RATE  # at its rate
+    assert len(a.heard) == len(a.waveform) == len(y) * predictor.spec.sample_rate // render.RENDER_RATE  # at its rate
     assert [w["start"] for w in a.timeline] == [0.0, 4.0, 8.0]
-    assert set(a.probs) <= set(inst.LABELS) and abs(sum(predictor.predict((inst.RENDER_RATE, y)).values()) - 1) < 1e-4
+    assert set(a.probs) <= set(LABELS) and abs(sum(predictor.predict((render.RENDER_RATE, y)).values()) - 1) < 1e-4
 
 
 # --- the sampler of recorded notes (training/sampler.py)
@@ -312,7 +312,7 @@ def test_sampler_moves_a_recorded_note_to_the_phrase_pitch():
     sr = 8000
     t = np.arange(2 * sr) / sr
     g4 = (np.sin(2 * np.pi * 392.0 * t) * np.exp(-t)).astype(np.float32)       # a recorded G4 (MIDI 67)
-    events = inst._note(0.5, 1.2, 69, 127) + inst._note(0.1, 0.3, 67, 64)       # an A4, and a quieter G4 before it
+    events = midi._note(0.5, 1.2, 69, 127) + midi._note(0.1, 0.3, 67, 64)       # an A4, and a quieter G4 before it
     notes = note_events(events)
     assert notes == [(0.1, 0.3, 67, 64), (0.5, 1.2, 69, 127)]
     y = play(notes, [(67, g4)], 2.0, sr, np.random.default_rng(0))
@@ -339,21 +339,21 @@ def test_sampled_phrases_use_only_training_recordings(tmp_path, monkeypatch):
     real_bank = sampler.note_bank
     monkeypatch.setattr(sampler, "note_bank", lambda files, sr: used.extend(files) or real_bank(files, sr))
     real = {"val_sources": ["b"], "val_share": 0.2}
-    waves, labels = inst.sampled_set(folder, real, phrases=3, seconds=2.0, seed=0)
-    found = inst.find_recordings(folder)
-    val = {found[i][0] for i in inst.split_recordings(found, ["b"], 0.2, seed=0)["val"]}
+    waves, labels = cached_sets.sampled_set(folder, real, phrases=3, seconds=2.0, seed=0)
+    found = recordings.find_recordings(folder)
+    val = {found[i][0] for i in recordings.split_recordings(found, ["b"], 0.2, seed=0)["val"]}
     assert used and not {p for p, _ in used} & val and len(val) == 3   # piano/b (2) + one of cello's 5
     assert sorted(set(labels.tolist())) == [0, 1, 2]                     # violin has no notes: no phrases
-    assert waves.shape == (9, 2 * inst.RENDER_RATE) and np.abs(waves).max(1).min() > 0.1
+    assert waves.shape == (9, 2 * render.RENDER_RATE) and np.abs(waves).max(1).min() > 0.1
 
 
 def test_training_only_programs_change_the_training_phrases_not_the_instruments():
     """data.train_programs: more General MIDI programs for the training soundfonts; phrase()
     draws from them when asked and from the instrument's own otherwise."""
     rng = np.random.default_rng(3)
-    drawn = {inst.phrase("guitar", rng, 2.0, programs=[24, 25, 26, 27])[0][1][1] for _ in range(60)}
+    drawn = {phrases.phrase("guitar", rng, 2.0, programs=[24, 25, 26, 27])[0][1][1] for _ in range(60)}
     assert drawn == {24, 25, 26, 27}
-    assert {inst.phrase("guitar", rng, 2.0)[0][1][1] for _ in range(60)} == set(inst.INSTRUMENTS["guitar"]["programs"])
+    assert {phrases.phrase("guitar", rng, 2.0)[0][1][1] for _ in range(60)} == set(phrases.INSTRUMENTS["guitar"]["programs"])
 
 
 # --- modelled guitars (training/pluck.py) and the modelled sets
@@ -389,16 +389,16 @@ def test_a_brighter_string_has_more_high_harmonics():
 @pytest.mark.parametrize("instrument", ["guitar", "cello", "violin"])
 def test_modelled_set_plays_phrases_on_different_instruments(tmp_path, monkeypatch, instrument):
     monkeypatch.setenv("XAI_LAB_CACHE", str(tmp_path / "cache"))
-    waves, labels = inst.modelled_set(instrument, 3, 2.0, seed=5)
-    assert waves.shape == (3, 2 * inst.RENDER_RATE) and np.isfinite(waves).all()
-    assert (labels == inst.LABELS.index(instrument)).all()
+    waves, labels = cached_sets.modelled_set(instrument, 3, 2.0, seed=5)
+    assert waves.shape == (3, 2 * render.RENDER_RATE) and np.isfinite(waves).all()
+    assert (labels == LABELS.index(instrument)).all()
     assert (np.sqrt((waves ** 2).mean(1)) > 1e-3).all()  # every phrase sounds
     assert not np.allclose(waves[0], waves[1])
-    again, _ = inst.modelled_set(instrument, 3, 2.0, seed=5)  # from the cache: the same clips
+    again, _ = cached_sets.modelled_set(instrument, 3, 2.0, seed=5)  # from the cache: the same clips
     assert np.array_equal(again, waves)
     assert len(list((tmp_path / "cache").glob(f"instruments-modelled-{instrument}-*.npy"))) == 1
     with pytest.raises(ValueError, match="no physical model for 'piano'"):
-        inst.modelled_set("piano", 3, 2.0, seed=5)
+        cached_sets.modelled_set("piano", 3, 2.0, seed=5)
 
 
 # --- modelled violins and cellos (training/bow.py)
@@ -461,30 +461,30 @@ def test_a_timidity_config_names_its_samples_and_melodic_programs(tmp_path):
     cfg = tmp_path / "set.cfg"
     cfg.write_text(f"# a comment\ndir {tmp_path}/patches\ndir {tmp_path}\nbank 0\n 0\tpiano.pat amp=120\n"
                    "drumset 0\n 38 snare.pat\nsource more.cfg\n")
-    files, programs = inst._timidity_config(cfg)
+    files, programs = soundfonts._timidity_config(cfg)
     assert programs == {0, 42}  # the drum kit's notes are not programs
-    assert {tmp_path / "patches", (tmp_path / "Some.sf2").resolve()} <= files == inst.font_files(cfg)
-    assert inst.font_files(tmp_path / "Some.sf2") == {(tmp_path / "Some.sf2").resolve()}
-    assert inst.playable_programs(cfg, "cello", None) == [42]
-    assert inst.playable_programs(cfg, "piano", [0, 1, 5]) == [0]  # what the set has
+    assert {tmp_path / "patches", (tmp_path / "Some.sf2").resolve()} <= files == soundfonts.font_files(cfg)
+    assert soundfonts.font_files(tmp_path / "Some.sf2") == {(tmp_path / "Some.sf2").resolve()}
+    assert render.playable_programs(cfg, "cello", None) == [42]
+    assert render.playable_programs(cfg, "piano", [0, 1, 5]) == [0]  # what the set has
     with pytest.raises(ValueError, match="no program for violin"):
-        inst.playable_programs(cfg, "violin", [40, 110])
+        render.playable_programs(cfg, "violin", [40, 110])
 
 
 @needs_timidity
 def test_freepats_plays_each_instrument_through_timidity():
-    font = inst.find_soundfont("freepats")
+    font = soundfonts.find_soundfont("freepats")
     assert font.suffix == ".cfg"
-    assert inst.playable_programs(font, "violin", [40, 110]) == [40]  # no fiddle in FreePats
-    clips = inst.render_phrases(font, list(inst.LABELS), 2.0, seed=4, programs={"violin": [40, 110]})
-    assert clips.shape == (4, 2 * inst.RENDER_RATE) and np.isfinite(clips).all()
+    assert render.playable_programs(font, "violin", [40, 110]) == [40]  # no fiddle in FreePats
+    clips = render.render_phrases(font, list(LABELS), 2.0, seed=4, programs={"violin": [40, 110]})
+    assert clips.shape == (4, 2 * render.RENDER_RATE) and np.isfinite(clips).all()
     assert (np.sqrt((clips ** 2).mean(1)) > 1e-3).all()  # every instrument sounds (no missing patch)
 
 
 def test_phone_chain_for_training_band_limits_compresses_and_keeps_the_length():
     t = np.arange(32000) / 16000
     y = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.1 * np.sin(2 * np.pi * 6000 * t)).astype(np.float32)
-    outs = [inst.phone(y, np.random.default_rng(s), 16000) for s in range(12)]
+    outs = [recording_chain.phone(y, np.random.default_rng(s), 16000) for s in range(12)]
     assert all(o.shape == y.shape and o.dtype == np.float32 and np.isfinite(o).all() for o in outs)
     assert not any(np.allclose(o, y, atol=1e-3) for o in outs)
     spectra = [np.abs(np.fft.rfft(o)) for o in outs]
@@ -493,7 +493,7 @@ def test_phone_chain_for_training_band_limits_compresses_and_keeps_the_length():
     assert min(high) < 0.02 < 0.2 < max(high)  # some chains cut 6 kHz (8-12 kHz rates), others keep it
     assert all(s[(f > 430) & (f < 450)].sum() > 0.5 * np.abs(np.fft.rfft(y))[(f > 430) & (f < 450)].sum()
                for s in spectra)  # the tone itself survives
-    assert np.array_equal(inst.phone(y, np.random.default_rng(3), 16000), outs[3])
+    assert np.array_equal(recording_chain.phone(y, np.random.default_rng(3), 16000), outs[3])
 
 
 def test_phone_chain_survives_the_top_of_its_random_ranges():
@@ -510,14 +510,14 @@ def test_phone_chain_survives_the_top_of_its_random_ranges():
             return getattr(self.rng, name)
 
     y = (0.3 * np.sin(2 * np.pi * 440 * np.arange(16000) / 16000)).astype(np.float32)
-    out = inst.phone(y, Top(), 16000)
+    out = recording_chain.phone(y, Top(), 16000)
     assert out.shape == y.shape and np.isfinite(out).all() and np.abs(out).max() > 0.1
 
 
 def test_stretch_writes_lower_keys_and_bends_them_back_up():
     rng = np.random.default_rng(3)
-    events = inst.phrase("violin", rng, 3.0)  # vibrato: pitch bends all along
-    out = inst.stretch(events, 14)
+    events = phrases.phrase("violin", rng, 3.0)  # vibrato: pitch bends all along
+    out = phrases.stretch(events, 14)
     rpn = [m for _, m in out[:6]]
     assert rpn[:4] == [bytes([0xB0, 101, 0]), bytes([0xB0, 100, 0]), bytes([0xB0, 6, 24]), bytes([0xB0, 38, 0])]
     body = out[6:]
@@ -532,21 +532,21 @@ def test_stretch_writes_lower_keys_and_bends_them_back_up():
         else:
             assert a == b
     with pytest.raises(ValueError, match="semitones"):
-        inst.stretch(events, 23)
+        phrases.stretch(events, 23)
 
 
 @needs_synth
 def test_a_stretched_note_keeps_its_pitch_but_not_its_sound(tmp_path):
     import librosa
-    font = inst.find_soundfont("TimGM6mb")
+    font = soundfonts.find_soundfont("TimGM6mb")
 
     def play(semitones):
-        events = [(0.0, bytes([0xC0, 40])), inst._bend(0.0, 0.0)] + inst._note(0.05, 1.5, 72, 100)
+        events = [(0.0, bytes([0xC0, 40])), midi._bend(0.0, 0.0)] + midi._note(0.05, 1.5, 72, 100)
         if semitones is not None:
-            events = inst.stretch(events, semitones)
+            events = phrases.stretch(events, semitones)
         mid, wav = tmp_path / f"{semitones}.mid", tmp_path / f"{semitones}.wav"
-        inst.write_midi(mid, events)
-        inst._synthesize(font, mid, wav, 60)
+        midi.write_midi(mid, events)
+        render._synthesize(font, mid, wav, 60)
         y, rate = sf.read(str(wav), always_2d=True)
         return y.mean(1)[int(0.3 * rate):int(1.2 * rate)], rate
 
@@ -579,15 +579,15 @@ def _soundfont(path: Path, samples: list[np.ndarray]) -> Path:
 
 @needs_synth
 def test_a_training_font_made_of_the_held_out_fonts_samples_is_refused(tmp_path, monkeypatch):
-    tim = inst.find_soundfont("TimGM6mb")
+    tim = soundfonts.find_soundfont("TimGM6mb")
     data = tim.read_bytes()
-    taken = [np.frombuffer(data[lo:hi], "<i2") for lo, hi in inst.sample_ranges(data) if hi - lo >= 8192]
-    assert len(taken) > 20 and len(inst.sample_hashes(tim)) == 310
+    taken = [np.frombuffer(data[lo:hi], "<i2") for lo, hi in sample_leaks.sample_ranges(data) if hi - lo >= 8192]
+    assert len(taken) > 20 and len(sample_leaks.sample_hashes(tim)) == 310
     rng = np.random.default_rng(0)
     own = [rng.integers(-3000, 3000, 5000).astype(np.int16) for _ in range(5)]
-    monkeypatch.setattr(soundfonts, "SOUNDFONT_DIRS", [tmp_path, *inst.SOUNDFONT_DIRS])
+    monkeypatch.setattr(soundfonts, "SOUNDFONT_DIRS", [tmp_path, *soundfonts.SOUNDFONT_DIRS])
     _soundfont(tmp_path / "Borrowed.sf2", own + taken[:12])
     _soundfont(tmp_path / "Own.sf2", own + taken[:3])  # a few shared samples are tolerated
-    assert len(inst.sample_hashes(tmp_path / "Borrowed.sf2")) == 17
-    assert inst.shared_samples(["Borrowed", "Own"], ["TimGM6mb"]) == [("Borrowed", "TimGM6mb", 12)]
-    assert inst.sample_hashes(inst.find_soundfont("freepats") if HAS_TIMIDITY else tmp_path / "x.cfg") == set()
+    assert len(sample_leaks.sample_hashes(tmp_path / "Borrowed.sf2")) == 17
+    assert sample_leaks.shared_samples(["Borrowed", "Own"], ["TimGM6mb"]) == [("Borrowed", "TimGM6mb", 12)]
+    assert sample_leaks.sample_hashes(soundfonts.find_soundfont("freepats") if HAS_TIMIDITY else tmp_path / "x.cfg") == set()

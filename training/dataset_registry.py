@@ -29,4 +29,5 @@ DATA_SCHEMAS: dict[str, type[DataBase]] = {
     "tiny-imagenet": vision.TinyImagenetData,
     "cub": vision.ImageData,
     "synthetic-shapes": vision.SyntheticShapesData,
+    "instruments": instruments.InstrumentsData,
 }

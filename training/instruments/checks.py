@@ -11,7 +11,7 @@ from .soundfonts import DEFAULT_SOUNDFONTS, find_soundfont, font_files
 def checked_soundfonts(d: dict) -> dict:
     """data.soundfonts ({train: [...], test: [...]}, default DEFAULT_SOUNDFONTS); refused where a
     training font is a held-out one or shares its recorded samples (shared_samples)."""
-    fonts = d.get("soundfonts") or DEFAULT_SOUNDFONTS
+    fonts = d["soundfonts"] or DEFAULT_SOUNDFONTS
     overlap = (set().union(*(font_files(find_soundfont(n)) for n in fonts["train"]))
                & set().union(*(font_files(find_soundfont(n)) for n in fonts["test"])))
     if overlap:
@@ -26,7 +26,7 @@ def checked_soundfonts(d: dict) -> dict:
 
 def checked_train_programs(d: dict) -> dict:
     """data.train_programs: {instrument: [General MIDI programs]} ({} when absent)."""
-    train_programs = d.get("train_programs") or {}
+    train_programs = d["train_programs"] or {}
     unknown = set(train_programs) - set(LABELS)
     if unknown:
         raise ValueError(f"data.train_programs: unknown instrument(s) {sorted(unknown)}; expected some of {LABELS}")
@@ -39,7 +39,7 @@ def checked_train_programs(d: dict) -> dict:
 def checked_shared_register(d: dict) -> tuple[list[str], int, tuple[int, int]] | None:
     """data.shared_register {instruments: [...], phrases: N}: (instruments, N, their shared MIDI
     range (lo, hi)); None when absent."""
-    reg = d.get("shared_register") or {}
+    reg = d["shared_register"] or {}
     if not reg:
         return None
     if not isinstance(reg, dict) or not isinstance(reg.get("phrases"), int) or reg["phrases"] < 1:
@@ -51,7 +51,7 @@ def checked_shared_register(d: dict) -> tuple[list[str], int, tuple[int, int]] |
 def checked_stretched(d: dict) -> tuple[list[str], int, list[int]] | None:
     """data.stretched {phrases: N, semitones: [lo, hi], instruments: [...] (default all)}:
     (instruments, N, [lo, hi]); None when absent."""
-    st = d.get("stretched") or {}
+    st = d["stretched"] or {}
     if not st:
         return None
     top = STRETCH_BEND_RANGE - 2
@@ -66,7 +66,7 @@ def checked_stretched(d: dict) -> tuple[list[str], int, list[int]] | None:
 
 def checked_phone_share(d: dict) -> float:
     """data.phone_share: the share of training clips heard through a random phone-like chain (0-1)."""
-    share = float(d.get("phone_share", 0.0))
+    share = float(d["phone_share"])
     if not 0.0 <= share <= 1.0:
         raise ValueError(f"data.phone_share must be between 0 and 1, not {share}")
     return share

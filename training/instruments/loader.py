@@ -4,6 +4,7 @@ their variants, phrases played with the training recordings' notes and on modell
 test = phrases rendered with the held-out data.soundfonts.test."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from ..data_common import TaskData, audio_spec
+from ..schema import AudioData
 from .cached_sets import modelled_set, rendered_set, sampled_set, variant_set
 from .checks import (checked_phone_share, checked_shared_register, checked_soundfonts, checked_stretched,
                      checked_train_programs)
@@ -18,6 +20,24 @@ from .labels import LABELS
 from .recording_chain import phone
 from .recordings import cap_per_class, recording_windows
 from .render import RENDER_RATE
+
+
+@dataclass
+class InstrumentsData(AudioData):
+    """The instruments task's data section (the checks in checks.py validate the nested ones)."""
+    soundfonts: dict | None = None        # {train: [...], test: [...]}; default: checks.DEFAULT_SOUNDFONTS
+    train_programs: dict | None = None    # GM programs the training fonts play instead (e.g. guitar: [24, 25])
+    phrases: int = 200                    # per instrument and training soundfont
+    phrase_seconds: float | None = None   # default: the clip length
+    test_only: bool = False               # render the held-out soundfont's test phrases only
+    real: dict | None = None              # the recordings: folder, val_sources, val_share, cap_per_class
+    hop_seconds: float = 1.0              # between the windows cut from a recording
+    sampled_phrases: int | None = None    # phrases played with the training recordings' single notes
+    plucked_phrases: int | None = None    # guitar phrases on modelled guitars (training/pluck.py)
+    bowed_phrases: int | None = None      # cello and violin phrases on modelled bowed strings (training/bow.py)
+    shared_register: dict | None = None   # {instruments, phrases}: phrases in the register they share
+    stretched: dict | None = None         # {instruments, semitones, phrases}: phrases stretched out of range
+    phone_share: float = 0.0              # share of training clips through a random phone-like chain
 
 
 class _Clips:
@@ -88,7 +108,7 @@ def _variants(d: dict, clips: _Clips, fonts: list[str], programs: dict) -> tuple
 def _modelled(d: dict, clips: _Clips) -> tuple[list, dict]:
     """Physically modelled instruments: data.plucked_phrases guitar phrases, data.bowed_phrases
     cello and as many violin phrases. (training parts, {instrument: phrases})."""
-    counts = {"guitar": int(d.get("plucked_phrases") or 0), "cello": int(d.get("bowed_phrases") or 0)}
+    counts = {"guitar": d["plucked_phrases"] or 0, "cello": d["bowed_phrases"] or 0}
     counts["violin"] = counts["cello"]
     parts = [modelled_set(instrument, count, clips.seconds, clips.seed)
              for instrument, count in counts.items() if count]
@@ -100,7 +120,7 @@ def _real_windows(root, real: dict, d: dict, spec, seed: int) -> tuple[list, tup
     the recordings under data.real.folder; no windows without one."""
     if not real.get("folder"):
         return [], (np.zeros((0, spec.clip_samples), np.float32), np.zeros(0, np.int64))
-    parts = recording_windows(Path(root) / real["folder"], real, spec, float(d.get("hop_seconds", 1.0)), seed)
+    parts = recording_windows(Path(root) / real["folder"], real, spec, d["hop_seconds"], seed)
     (xr, yr, gr), (x_val, y_val, _) = parts["train"], parts["val"]
     keep = cap_per_class(yr, gr, int(real.get("cap_per_class", 300)), seed)
     return [(xr[keep], yr[keep])], (x_val, y_val)
@@ -141,11 +161,11 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
     test: phrases rendered with the held-out data.soundfonts.test."""
     d = cfg["data"]
     spec = audio_spec(cfg)
-    seed = int(cfg["train"].get("seed", 0))
+    seed = cfg["train"]["seed"]
     fonts = checked_soundfonts(d)
-    clips = _Clips(spec, int(d.get("phrases", 200)), float(d.get("phrase_seconds", spec.clip_seconds)), seed)
+    clips = _Clips(spec, d["phrases"], float(d["phrase_seconds"] or spec.clip_seconds), seed)
     train_programs = checked_train_programs(d)
-    if d.get("test_only"):
+    if d["test_only"]:
         return _test_only(clips, fonts)
     # train_programs: the programs the training fonts play instead of the instruments' own (list
     # those too to keep them); the held-out font always plays the instruments' own
@@ -153,9 +173,9 @@ def instruments(root: Path, cfg: dict, download: bool = False) -> TaskData:
     test_recordings: list = []  # the held-out phrases as rendered (TaskData.test_inputs)
     x_te, y_te = clips.rendered(fonts["test"], 1000, recordings=test_recordings)
     variants, variants_text = _variants(d, clips, fonts["train"], train_programs)
-    real = d.get("real") or {}
+    real = d["real"] or {}
     sampled = []
-    if real.get("folder") and d.get("sampled_phrases"):
+    if real.get("folder") and d["sampled_phrases"]:
         w, y = sampled_set(Path(root) / real["folder"], real, int(d["sampled_phrases"]), clips.seconds, seed)
         sampled = [(clips.of(w), y)]
     modelled, n_modelled = _modelled(d, clips)

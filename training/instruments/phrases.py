@@ -25,7 +25,7 @@ def _scale_notes(rng: np.random.Generator, lo: int, hi: int) -> np.ndarray:
     return np.array([n for n in range(lo, hi + 1) if (n - root) % 12 in steps])
 
 
-# one function on purpose: its source is hashed into the played sets' cache keys (_played_code)
+# long: one function on purpose: its source is hashed into the played sets' cache keys (_played_code)
 def phrase(instrument: str, rng: np.random.Generator, seconds: float,
            programs: list[int] | None = None) -> list[tuple[float, bytes]]:
     """One musical phrase of about `seconds`, as MIDI events from t = 0 (program change first);
