@@ -17,58 +17,29 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app_process import start_app  # noqa: E402  (soak.py takes it from here too)
+
 ROOT = Path(__file__).resolve().parent.parent
 PREDICTED = "(predicted class)"
 IMAGES = ("chelsea", "coffee", "astronaut", "rocket")  # bundled with scikit-image: nothing downloaded
 SOUND_RATE, SOUND_SECONDS = 22050, 5.0  # resampled by the app to the model's rate
 SOUND_HOP = 5.0  # ESC-50's window: one window per clip
-START_TIMEOUT = 300  # a loaded machine can take minutes to import torch and gradio
 RSS_POLL_SECONDS = 0.2
 
 
 # --- the server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(log: Path, **env_extra: str) -> tuple[subprocess.Popen, str]:
-    """`python app.py` on a free loopback port (env_extra: more environment for it); returns
-    once it answers HTTP."""
-    port = free_port()
-    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
-               GRADIO_ANALYTICS_ENABLED="False", **env_extra)
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + START_TIMEOUT
-    while True:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app exited: {log.read_text()[-2000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=30)
-            return proc, url
-        except OSError:
-            if time.time() > deadline:
-                proc.kill()
-                raise RuntimeError(f"app did not start in {START_TIMEOUT} s: {log.read_text()[-2000:]}") from None
-            time.sleep(0.5)
 
 
 def pid_listening_on(port: int) -> int | None:

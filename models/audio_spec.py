@@ -2,6 +2,8 @@
 in checkpoints as the preprocessing and read back by the app, never re-typed."""
 from __future__ import annotations
 
+import dataclasses
+import typing
 from dataclasses import dataclass
 
 # Mel filterbanks (torchaudio's default htk; librosa's slaney) and log compressions (AudioSpec).
@@ -78,14 +80,17 @@ class AudioSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "AudioSpec":
-        def opt_float(v):
-            return None if v is None else float(v)
-        return cls(sample_rate=int(d["sample_rate"]), clip_seconds=float(d["clip_seconds"]),
-                   n_mels=int(d.get("n_mels", 64)), n_fft=int(d.get("n_fft", 400)),
-                   hop_length=int(d.get("hop_length", 160)), f_min=float(d.get("f_min", 0.0)),
-                   f_max=opt_float(d.get("f_max")), top_db=opt_float(d.get("top_db", 80.0)),
-                   trim_db=opt_float(d.get("trim_db")), peak_normalize=bool(d.get("peak_normalize", False)),
-                   extra_n_ffts=tuple(int(k) for k in d.get("extra_n_ffts") or ()),
-                   mel_scale=str(d.get("mel_scale", "htk")), log=str(d.get("log", "db")),
-                   frontend=str(d.get("frontend", "logmel")),
-                   win_length=None if d.get("win_length") is None else int(d["win_length"]))
+        """From a config's audio section or a checkpoint's preprocessing: a key left out takes its
+        default above (stated once there), a value is cast to its field's type, other keys are ignored."""
+        hints = typing.get_type_hints(cls)
+        return cls(**{f.name: _cast(hints[f.name], d[f.name]) for f in dataclasses.fields(cls) if f.name in d})
+
+
+def _cast(hint, value):
+    """`value` as the plain type `hint` names (int, float, bool, str, tuple), None kept where allowed."""
+    if hint is tuple:
+        return tuple(int(k) for k in value or ())
+    if value is None and type(None) in typing.get_args(hint):
+        return None
+    base = next((t for t in typing.get_args(hint) if t is not type(None)), hint)
+    return base(value)

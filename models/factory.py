@@ -8,6 +8,7 @@ from functools import lru_cache
 
 import torch
 
+from . import artifacts as A
 from .architectures import build_model
 from .audio_predictor import AudioPredictor
 from .audio_spec import AudioSpec
@@ -25,13 +26,13 @@ def _build(model_id: str, device: torch.device) -> Predictor:
     if entry.from_checkpoint:
         ckpt = load_checkpoint(resolve_checkpoint(task.checkpoint_path(entry.name)), entry.train_command)
         model = model_from_checkpoint(ckpt)
-        labels = ckpt["labels"]
-        card = {k: ckpt.get(k) for k in ("metrics", "config", "seed", "code_version", "reproduce")}
-        if ckpt["preprocessing"].get("kind") == "audio":
-            return AudioPredictor(full_id, model, labels, AudioSpec.from_dict(ckpt["preprocessing"]),
-                                  entry.cam_layer, device, card, multilabel=entry.multilabel,
-                                  temperature=float((ckpt.get("metrics") or {}).get("temperature") or 1.0))
-        spec = ImageSpec.from_dict(ckpt["preprocessing"])
+        labels, pre = ckpt[A.LABELS], ckpt[A.PREPROCESSING]
+        card = {k: ckpt.get(k) for k in (A.METRICS, A.CONFIG, A.SEED, A.CODE_VERSION, A.REPRODUCE)}
+        if pre.get("kind") == "audio":
+            return AudioPredictor(full_id, model, labels, AudioSpec.from_dict(pre), entry.cam_layer, device, card,
+                                  multilabel=entry.multilabel,
+                                  temperature=float(A.metrics(ckpt).get("temperature") or 1.0))
+        spec = ImageSpec.from_dict(pre)
     else:
         model = build_model(entry.arch, **entry.build_kwargs)
         labels, spec, card = task.labels, entry.input_spec, {"description": entry.description}

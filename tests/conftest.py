@@ -1,12 +1,9 @@
 import os
 import shutil
-import socket
 import struct
 from contextlib import contextmanager
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +12,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks.app_process import start_app, stop  # noqa: E402  (the app in a subprocess)
 os.environ.setdefault("DEMO_DEVICE", "cpu")
 os.environ.pop("XAI_LAB_HUB_REPO", None)  # hermetic: a user's Hub setting must not make tests download
 
@@ -76,42 +74,16 @@ def predictor():
 APPS: dict[str, tuple[subprocess.Popen, Path]] = {}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def running_app(log: Path, **env_extra):
     """The real app in a subprocess on a free loopback port; yields its URL, always stops it."""
-    port = free_port()
-    env = dict(os.environ, GRADIO_SERVER_PORT=str(port), GRADIO_SERVER_NAME="127.0.0.1",
-               GRADIO_ANALYTICS_ENABLED="False", **env_extra)
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 300  # a loaded CI machine can be slow to import torch and gradio
+    proc, url = start_app(log, **env_extra)
     try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"app exited: {log.read_text()[-2000:]}")
-            try:
-                urllib.request.urlopen(url, timeout=30)
-                break
-            except OSError:
-                if time.time() > deadline:
-                    raise RuntimeError(f"app did not start: {log.read_text()[-2000:]}") from None
-                time.sleep(0.5)
         APPS[url] = (proc, log)
         yield url
     finally:
         APPS.pop(url, None)
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @pytest.fixture(scope="session")

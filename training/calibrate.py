@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from models import artifacts as A
 from models.checkpoint import load_checkpoint, model_from_checkpoint
 from models.errors import cli_main
 
@@ -90,7 +91,7 @@ def main(argv=None) -> int:
     val = calibration(val_logits, val_y, t)
     test_logits, test_y = logits_of(model_from_checkpoint(ckpt), data.test, device)
     test = calibration(test_logits, test_y, t)
-    ckpt["metrics"].update(temperature=t, ece_val_before=val["ece_before"], ece_val_after=val["ece_after"],
+    ckpt[A.METRICS].update(temperature=t, ece_val_before=val["ece_before"], ece_val_after=val["ece_after"],
                            ece_test_before=test["ece_before"], ece_test_after=test["ece_after"],
                            nll_test_before=test["nll_before"], nll_test_after=test["nll_after"],
                            calibration_fitted_on=(args.fit_on or args.checkpoint) + " (validation split)")

@@ -13,6 +13,7 @@ import sys
 
 import torch
 
+from models import artifacts as A
 from models.artifacts import side_file
 
 from models.errors import cli_main
@@ -34,19 +35,18 @@ def main(argv=None) -> int:
     for i, overrides in enumerate(folds, 1):
         output = f"runs/{cfg['task']}/cv/{cfg['name']}_fold{i}.pt"
         path = ROOT / output
-        done = path.is_file() and torch.load(path, weights_only=True)["metrics"].get("complete")
+        done = path.is_file() and torch.load(path, weights_only=True)[A.METRICS].get("complete")
         if not (args.reuse and done):
             run_training(args, overrides, output, label=f"[fold {i}/{len(folds)}]")
-        m = torch.load(path, weights_only=True)["metrics"]
+        m = torch.load(path, weights_only=True)[A.METRICS]
         results.append({"fold": i, "overrides": overrides, "test_accuracy": m["test_accuracy"],
                         "test_macro_f1": m["test_macro_f1"], "split": m.get("split", "")})
         print(f"[fold {i}/{len(folds)}] test accuracy {m['test_accuracy']:.4f}", flush=True)
     summary = summarise(results)
     out = side_file(artifacts_dir(cfg), cfg["name"], "cv")
     out.write_text(json.dumps(summary, indent=1))
-    print(f"{len(folds)}-fold test accuracy: mean {summary['mean_test_accuracy']:.4f} "
-          f"+- {summary['std_test_accuracy']:.4f} (min {summary['min_test_accuracy']:.4f}, "
-          f"max {summary['max_test_accuracy']:.4f}); wrote {out}")
+    spread = ", ".join(f"{k} {summary[f'{k}_test_accuracy']:.4f}" for k in ("std", "min", "max"))
+    print(f"{len(folds)}-fold test accuracy: mean {summary['mean_test_accuracy']:.4f} ({spread}); wrote {out}")
     return 0
 
 

@@ -31,6 +31,7 @@ from typing import Callable
 import numpy as np
 import torch
 
+from models import artifacts as A
 from models.faithfulness import GRADIENT_METHODS as METHODS
 
 from models.errors import cli_main
@@ -238,7 +239,7 @@ def record(path, result: dict) -> Path:
     """The figures into the checkpoint's metrics (`faithfulness`) and its model card (returned)."""
     from models.checkpoint import load_checkpoint
     ckpt = load_checkpoint(path)
-    ckpt["metrics"]["faithfulness"] = {k: result[k] for k in ("described", "steps", "sanity_inputs", "methods")}
+    ckpt[A.METRICS]["faithfulness"] = {k: result[k] for k in ("described", "steps", "sanity_inputs", "methods")}
     card = save_in_place(ckpt, path)
     print(f"wrote {path} and {card}")
     return card

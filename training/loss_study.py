@@ -14,6 +14,7 @@ import sys
 
 import torch
 
+from models import artifacts as A
 from models.artifacts import side_file
 
 from models.errors import cli_main
@@ -45,7 +46,7 @@ def main(argv=None) -> int:
         ckpt = torch.load(path, weights_only=True)
         histories[run["name"]] = ckpt["history"]
         data[run["name"]] = ckpt.get("data_description", "")  # each run's own split, as trained
-        if not ckpt["metrics"].get("complete"):
+        if not ckpt[A.METRICS].get("complete"):
             notes[run["name"]] = f"partial: {len(ckpt['history'])} of {cfg['train']['epochs']} epochs"
     result = {"runs": {}, "tolerance": TOLERANCE}
     for name, hist in histories.items():

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from models import artifacts as A
 from models.architectures import CAM_LAYERS
 from models.cam import DEFAULT_METHOD, METHODS, layer_names
 from models.checkpoint import load_checkpoint, model_from_checkpoint
@@ -117,7 +118,7 @@ def record(ckpt: dict, path, results: dict, layer) -> int:
     """The best method's figures (and each method's hit rate, and the CAM layer(s) they were made
     at) into the checkpoint and its card."""
     best = max(results, key=lambda m: results[m]["pointing_game"])
-    metrics = ckpt["metrics"]
+    metrics = ckpt[A.METRICS]
     for key in [k for k in metrics if k.startswith("pointing_game")]:  # a rerun replaces every earlier figure
         del metrics[key]
     metrics.update(results[best])
