@@ -271,7 +271,7 @@ def audio_musicnn(spec: dict, num_classes: int, pretrained: bool = False, dropou
     else:
         body = Musicnn(num_classes, n_mels=int(spec["n_mels"]), dropout=dropout)
     model = AudioClassifier(spec, body, spec_augment)
-    model.input_stats = False  # training.common.build: leave the front end's mean 0, std 1
+    model.input_stats = False  # training.model_setup.build: leave the front end's mean 0, std 1
     return model
 
 
@@ -380,5 +380,5 @@ def audio_mn(spec: dict | None = None, num_classes: int = 527, pretrained: bool 
         missing, unexpected = model.load_state_dict(state, strict=False)
         assert not unexpected and set(missing) <= {"classifier.5.weight", "classifier.5.bias"}, (missing, unexpected)
         model.pretrained_base = MN04.name  # models.checkpoint stores only what differs from it
-    model.input_stats = False  # training.common.build: the front end's scaling is the base's
+    model.input_stats = False  # training.model_setup.build: the front end's scaling is the base's
     return model

@@ -36,7 +36,7 @@ def test_speaker_split_keeps_speakers_apart_and_random_split_does_not(needs_data
     assert {speakers[i] for i in random["test"]} <= {speakers[i] for i in random["train"]}  # the leak
     assert len(set(random["test"]) | set(random["val"]) | set(random["train"])) == 3000
     with pytest.raises(ValueError, match="not in the data"):
-        split_indices(speakers, {"test_speakers": ["nobody"]}, 0)
+        split_indices(speakers, {**cfg["data"], "test_speakers": ["nobody"]}, 0)
 
 
 def test_audiomnist_layout(tmp_path):
