@@ -43,16 +43,16 @@ def measure(fn, repeats: int) -> tuple[list[float], list[float]]:
 def untrained_predictor(model_id: str):
     """The model's architecture and input spec, random weights: from the config its registry entry trains with."""
     import torch
-    import yaml
 
     from models.architectures import build_model
     from models.audio_predictor import AudioPredictor
     from models.registry import parse_model_id
+    from training.config import load_config
     from training.data_common import audio_spec
 
     task, entry = parse_model_id(model_id)
     config = ROOT / entry.train_config
-    cfg = yaml.safe_load(config.read_text())
+    cfg = load_config(config, list(entry.train_overrides))
     spec = audio_spec(cfg)
     kwargs = {k: v for k, v in dict(cfg["model"]).items() if k != "pretrained"}
     model = build_model(entry.arch, spec=spec.to_dict(), num_classes=FALLBACK_CLASSES, **kwargs)

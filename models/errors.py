@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from contextlib import contextmanager
 from typing import Callable
 
 
@@ -19,8 +20,8 @@ class ModelUnavailable(UserError, RuntimeError):
 
 
 # What a command line reports in one line with exit status 2 instead of a traceback: errors written for
-# the user, a file that is not there, and what data and model code raise on a bad name or setting.
-CLI_ERRORS: tuple[type[Exception], ...] = (UserError, FileNotFoundError, KeyError, ValueError)
+# the user and a file that is not there. Anything else is a bug, and keeps its traceback.
+CLI_ERRORS: tuple[type[Exception], ...] = (UserError, FileNotFoundError)
 
 
 def check_upload(path, max_bytes: int):
@@ -36,9 +37,21 @@ def check_upload(path, max_bytes: int):
 
 
 def one_line(exc: BaseException) -> str:
-    """The first line of an error's message (a KeyError's without its quotes)."""
-    text = str(exc).strip("\"'")
+    """The first line of an error's message (a KeyError's without the quotes str() adds)."""
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def as_user_error(*errors: type[Exception]):
+    """Around loading what a user named (a model id, a config, a data folder): `errors` raised inside
+    are the user's to fix, and become a UserError with the same one line; outside, they stay bugs."""
+    try:
+        yield
+    except UserError:
+        raise
+    except errors as exc:
+        raise UserError(one_line(exc)) from None
 
 
 def run_cli(work: Callable[[], int], *errors: type[Exception]) -> int:

@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 
-from .errors import InputError, cli_main, one_line
+from .errors import InputError, as_user_error, cli_main, one_line
 from .registry import model_ids
 
 
@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("models").setLevel(logging.ERROR)
 
     from .factory import load_predictor  # after arg parsing: --help stays instant
-    predictor = load_predictor(args.model, args.device)  # an unknown or untrained model: cli_main's one line
+    with as_user_error(KeyError):  # an unknown model id (an untrained one: ModelUnavailable)
+        predictor = load_predictor(args.model, args.device)
     failed = False
     for path in args.files:
         try:

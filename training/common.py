@@ -12,6 +12,7 @@ import torch
 from models.architectures import build_model
 from models.checkpoint import save_checkpoint
 from models.device import pick_device
+from models.errors import as_user_error
 
 from .model_setup import model_kwargs
 from .schema import ConfigError, section
@@ -113,8 +114,9 @@ def load_for_cli(args, with_data: bool = True, features: bool = True):
     `features`), the data are the pretrained backbone's cached features (training.frozen)."""
     from .config import data_dir, load_config
     from .datasets import load_task_data
-    cfg = load_config(args.config, args.overrides)
-    data = load_task_data(cfg, data_dir(cfg, args.data_dir), args.download) if with_data else None
+    with as_user_error(KeyError, ValueError):  # what a loader says of a setting its data contradict
+        cfg = load_config(args.config, args.overrides)
+        data = load_task_data(cfg, data_dir(cfg, args.data_dir), args.download) if with_data else None
     from . import frozen
     if data is not None and features and frozen.enabled(cfg):
         backbone = build_model(cfg["arch"], **model_kwargs(cfg, data))

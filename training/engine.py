@@ -81,7 +81,7 @@ def make_optimizer(cfg: dict, params) -> torch.optim.Optimizer:
         return torch.optim.Adam(params, lr=lr, weight_decay=wd)
     if name == "adamw":
         return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
-    raise ValueError(f"unknown optimiser {name!r} (adadelta, sgd, adam, adamw)")
+    raise ConfigError(f"unknown optimiser optim.name {name!r} (adadelta, sgd, adam, adamw)")
 
 
 def make_scheduler(cfg: dict, opt, steps_per_epoch: int, epochs: int):
@@ -89,6 +89,8 @@ def make_scheduler(cfg: dict, opt, steps_per_epoch: int, epochs: int):
     s = section(cfg, "scheduler")
     name = s.name
     if name == "step":
+        if s.gamma is None:
+            raise ConfigError("scheduler.gamma is required by the step scheduler")
         return torch.optim.lr_scheduler.StepLR(opt, step_size=s.step_size, gamma=s.gamma), False
     if name == "onecycle":
         return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=[g["lr"] for g in opt.param_groups],
@@ -98,7 +100,7 @@ def make_scheduler(cfg: dict, opt, steps_per_epoch: int, epochs: int):
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps_per_epoch * epochs), True
     if name == "none":
         return None, False
-    raise ValueError(f"unknown scheduler {name!r} (step, onecycle, cosine, none)")
+    raise ConfigError(f"unknown scheduler scheduler.name {name!r} (step, onecycle, cosine, none)")
 
 
 def loader(ds: TensorDataset, batch_size: int, shuffle: bool, seed: int = 0, distributed: bool = False) -> DataLoader:
@@ -194,6 +196,8 @@ def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_ep
     (the trainer saves the checkpoint there, so a killed run loses at most one epoch)."""
     # long: the one training loop, kept whole to read top to bottom (nanoGPT's train.py); its parts are above
     t = section(cfg, "train")
+    if t.epochs is None:
+        raise ConfigError("train.epochs is required to train")
     epochs, batch_size, seed = t.epochs, t.batch_size, t.seed
     num_classes = len(data.labels)
     distributed = dist.is_initialized()
@@ -213,7 +217,7 @@ def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_ep
     keep_last = t.select == "last"  # "last": the recipe's final weights, no selection
     has_val = data.val is not None and len(data.val) > 0
     if not (has_val or keep_last):
-        raise ValueError("no validation split: set data.val_size > 0, or train.select: last")
+        raise ConfigError("no validation split: set data.val_size > 0, or train.select: last")
     augment = batch_augment(cfg, data.preprocessing.get("sample_rate"))
     ema = WeightAverage(model, t.ema) if t.ema else None
     after_step = (lambda: ema.update(model)) if ema is not None else None
@@ -221,9 +225,9 @@ def fit(cfg: dict, model: nn.Module, data, device, writer=None, log=print, on_ep
     wise = t.wise
     wise_report = [float(a) for a in t.wise_report or ()]  # val accuracy at each alpha, last 5 epochs
     if wise is not None and not 0.0 < wise <= 1.0:
-        raise ValueError(f"train.wise must be in (0, 1], got {wise}")
+        raise ConfigError(f"train.wise must be in (0, 1], got {wise}")
     if (wise_report and not has_val):
-        raise ValueError("train.wise_report needs a validation split")
+        raise ConfigError("train.wise_report needs a validation split")
     start_state = _cpu_state(scored) if wise is not None or wise_report else None
     probe = copy.deepcopy(scored).eval() if start_state is not None else None
     best, best_state, history = None, None, []

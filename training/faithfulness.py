@@ -34,7 +34,7 @@ import torch
 from models import artifacts as A
 from models.faithfulness import GRADIENT_METHODS as METHODS
 
-from models.errors import cli_main
+from models.errors import as_user_error, cli_main
 
 from .config import DEFAULT_DATA_DIR
 from .model_card import save_in_place, table
@@ -217,8 +217,9 @@ def main(argv=None) -> int:
     import os
     from models import load_predictor
     root = Path(args.data_dir or os.environ.get("DATA_DIR") or DEFAULT_DATA_DIR)
-    predictor = load_predictor(args.model, device="cpu")
-    probes, described = inputs_for(predictor, root, args.images)
+    with as_user_error(KeyError, ValueError):  # an unknown model, a data folder that is not the task's
+        predictor = load_predictor(args.model, device="cpu")
+        probes, described = inputs_for(predictor, root, args.images)
     result = study(predictor, probes, args.methods, args.sanity, args.steps,
                    log=lambda *a, **k: print(*a, file=sys.stderr, **k))
     result.update(model=predictor.model_id, described=described)

@@ -20,7 +20,7 @@ from models import artifacts as A
 from models.architectures import CAM_LAYERS
 from models.cam import DEFAULT_METHOD, METHODS, layer_names
 from models.checkpoint import load_checkpoint, model_from_checkpoint
-from models.errors import cli_main
+from models.errors import as_user_error, cli_main
 from models.image_frontend import ImageSpec, load_image
 from models.predictor import ImagePredictor
 
@@ -71,11 +71,12 @@ def main(argv=None) -> int:
                         choices=list(dict.fromkeys([*METHODS, "XGradCAM", "LayerCAM"])))
     parser.add_argument("--limit", type=int, default=0, help="only the first N test images")
     args = parser.parse_args(argv)
-    ckpt = load_checkpoint(args.checkpoint)
-    cfg = load_config(args.config, args.overrides)
-    if ckpt["preprocessing"].get("kind") == "audio":
+    with as_user_error(KeyError, ValueError):  # a checkpoint, config or data folder that is not what it should be
+        ckpt = load_checkpoint(args.checkpoint)
+        cfg = load_config(args.config, args.overrides)
+        table = None if ckpt["preprocessing"].get("kind") == "audio" else read_cub(cub_folder(data_dir(cfg, args.data_dir)))
+    if table is None:
         return sound_main(args, cfg, ckpt)
-    table = read_cub(cub_folder(data_dir(cfg, args.data_dir)))
     index = {name: i for i, name in enumerate(ckpt["labels"])}
     items = [(p, index[table["names"][k]], box) for p, k, box, train
              in zip(table["paths"], table["labels"], table["boxes"], table["is_train"]) if not train]

@@ -42,6 +42,10 @@ def _simple_types(annotation) -> tuple[type, ...]:
 def _coerce(value, allowed: tuple[type, ...], key: str, source: str):
     if not allowed or isinstance(value, allowed) and not (isinstance(value, bool) and bool not in allowed):
         return value
+    if int in allowed and isinstance(value, float) and value.is_integer():
+        return int(value)  # --set train.epochs=2.0
+    if bool in allowed and value in (0, 1) and not isinstance(value, bool):
+        return bool(value)  # hflip: 1
     if float in allowed and not isinstance(value, bool):
         try:  # YAML reads 1e-3 as a string and 3 as an int: both are numbers to a float key
             return float(value)
@@ -108,7 +112,7 @@ class Scheduler:
 
 @dataclass
 class Train:
-    epochs: int = 10
+    epochs: int | None = None        # required to train (training.engine.fit); other commands do without
     batch_size: int = 64
     seed: int = 0
     select: str = "best"             # best (by the validation metric) or last epoch

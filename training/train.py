@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from torch.utils.tensorboard import SummaryWriter
 
 from models import artifacts as A
 from models.architectures import build_model
@@ -77,6 +76,7 @@ def main(argv=None) -> int:
         return 0 if final < 0.05 else 1
     writer = None
     if is_main():
+        from torch.utils.tensorboard import SummaryWriter
         writer = SummaryWriter(str(run_dir(cfg, "train")))
         print(f"TensorBoard logs: {writer.log_dir}" + (f" (run1 .. run{len(seeds)}, one per run of the soup)"
                                                         if len(seeds) > 1 else ""), flush=True)
@@ -141,7 +141,7 @@ def train_soup(run: Run, model, seeds: list[int]):
 
         # a soup's runs log side by side in the run folder (run1, run2, ...), each its own curve in TensorBoard
         member_writer = (run.writer if run.writer is None or len(seeds) == 1 else
-                         SummaryWriter(str(Path(run.writer.log_dir) / f"run{i + 1}")))
+                         type(run.writer)(str(Path(run.writer.log_dir) / f"run{i + 1}")))
         state, hist, best = fit(member, model, run.data, run.device, member_writer, on_epoch=save_member)
         if member_writer is not run.writer:
             member_writer.close()
@@ -177,7 +177,7 @@ def finish(run: Run, model, best_state: dict, history: list, best: dict) -> None
     scored = (f"test accuracy {test['accuracy']:.4f}, macro-F1 {test['macro_f1']:.4f}" if test else
               "no test split (not tested)")
     print(f"saved {path} ({path.stat().st_size / 1e6:.2f} MB): {scored}, "
-          f"{section(cfg, 'train').select} epoch {best['epoch']}, {(time.time() - run.start) / 60:.1f} min")
+          f"{'last' if section(cfg, 'train').select == 'last' else 'best'} epoch {best['epoch']}, {(time.time() - run.start) / 60:.1f} min")
 
 
 def soup_seeds(cfg: dict) -> list[int]:

@@ -7,6 +7,8 @@ import copy
 import torch
 from torch import nn
 
+from .schema import ConfigError
+
 
 class WeightAverage:
     """An exponential moving average of a model's weights (train.ema = its decay, e.g. 0.998):
@@ -17,7 +19,7 @@ class WeightAverage:
 
     def __init__(self, model: nn.Module, decay: float):
         if not 0.0 < decay < 1.0:
-            raise ValueError(f"train.ema must be in (0, 1), got {decay}")
+            raise ConfigError(f"train.ema must be in (0, 1), got {decay}")
         self.decay, self.steps = decay, 0
         self.model = copy.deepcopy(model).eval()
         for p in self.model.parameters():

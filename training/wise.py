@@ -16,7 +16,7 @@ from models.checkpoint import load_checkpoint, model_from_checkpoint
 from models.errors import cli_main
 
 from .common import device_for, load_for_cli, write_checkpoint
-from .config import common_parser
+from .config import ConfigError, common_parser
 from .engine import evaluate, seed_everything
 from .model_setup import build
 from .schema import section
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     parser.add_argument("--output", required=True)
     args = parser.parse_args(argv)
     if not 0.0 < args.alpha <= 1.0:
-        raise ValueError(f"--alpha must be in (0, 1], got {args.alpha}")
+        raise ConfigError(f"--alpha must be in (0, 1], got {args.alpha}")
     end = average([model_from_checkpoint(load_checkpoint(c)).state_dict() for c in args.checkpoint])
     cfg, data = load_for_cli(args)
     seed_everything(section(cfg, "train").seed)
