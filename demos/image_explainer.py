@@ -27,7 +27,7 @@ def describe_model(model_id: str) -> str:
     if entry.from_checkpoint and not task.checkpoint_available(entry.name):
         return untrained_card(model_id)
     lines = [f"**{model_id}** ({task.title}): {entry.description or entry.arch}",
-             f"CAM layer: {describe_layers(entry.cam_layer)}"]
+             f"{describe_layers(entry.cam_layer)}"]
     if entry.from_checkpoint:
         try:
             lines += card_lines(A.metrics(load_predictor(model_id).card))

@@ -76,7 +76,7 @@ def describe_model(model_id: str) -> str:
     lines = [f"**{model_id}** ({task.title}): {entry.description or entry.arch}",
              f"Input: {s.clip_seconds:g} s windows at {s.sample_rate} Hz, {s.n_mels} mel bands "
              f"(n_fft {s.n_fft}, hop {s.hop_length}); {len(p.labels)} {outputs}; {score}.",
-             f"CAM layer: {describe_layers(entry.cam_layer)}." + (f" Train it again with `{entry.train_command}`"
+             f"{describe_layers(entry.cam_layer)}." + (f" Train it again with `{entry.train_command}`"
                                                    if entry.train_command else "")]
     if entry.arch == "audio-mn":
         from models.pretrained import MN04

@@ -130,9 +130,12 @@ def layer_names(layer: str | tuple[str, ...]) -> list[str]:
 
 
 def describe_layers(layer: str | tuple[str, ...]) -> str:
+    """A model panel's line: "CAM layer: `x`", or "CAM layers: `a` x `b` (fused: ...)" for fused layers."""
     names = layer_names(layer)
     text = " x ".join(f"`{name}`" for name in names)
-    return text + (f" (fused: the rows of {names[0]}, the time profile of {names[-1]})" if len(names) > 1 else "")
+    if len(names) == 1:
+        return f"CAM layer: {text}"
+    return f"CAM layers: {text} (fused: the rows of {names[0]}, the time profile of {names[-1]})"
 
 
 def fuse_layers(cams: list[torch.Tensor]) -> torch.Tensor:

@@ -40,3 +40,11 @@ def test_missing_checkpoint_shows_the_train_command(monkeypatch, tmp_path):
     with pytest.raises(ModelUnavailable, match="python -m training.train --config training/configs/mnist.yaml"):
         _build("mnist", torch.device("cpu"))
     assert "python -m training.train --config training/configs/mnist.yaml" in describe_model("mnist:cnn")
+
+
+def test_the_model_panel_names_one_cam_layer_or_the_fused_pair():
+    from models.cam import describe_layers
+    from models.registry import parse_model_id
+    assert describe_layers(parse_model_id("cub:effnet-lite0")[1].cam_layer) == "CAM layer: `_bn1`"
+    fused = describe_layers(parse_model_id("esc50:mn04")[1].cam_layer)
+    assert fused.startswith("CAM layers: `features.12` x `features.16` (fused:"), fused
