@@ -5,6 +5,7 @@ import argparse
 import copy
 import dataclasses
 import os
+import typing
 from pathlib import Path
 
 import yaml
@@ -43,10 +44,18 @@ def _data_schema(cfg: dict):
 
 
 def _audio_keys() -> set[str]:
-    import dataclasses
-
     from models.audio_spec import AudioSpec
     return {f.name for f in dataclasses.fields(AudioSpec)}
+
+
+def _section_keys(cfg: dict, section: str) -> set[str] | None:
+    """The keys a section takes; None: any (the model section's are its architecture's kwargs)."""
+    if section == "data":
+        return {f.name for f in dataclasses.fields(_data_schema(cfg) or schema.DataBase)}
+    if section == "audio":
+        return _audio_keys()
+    cls = typing.get_type_hints(schema.Config).get(section)
+    return {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else None
 
 
 def _check_override_key(cfg: dict, key: str, where: str, source: str) -> None:
@@ -54,14 +63,9 @@ def _check_override_key(cfg: dict, key: str, where: str, source: str) -> None:
     section, _, rest = key.partition(".")
     if section not in OVERRIDABLE or not rest:
         raise ConfigError(f"{source}: {where} names {key!r}; it must be <section>.<key>, section one of {OVERRIDABLE}")
-    head = rest.split(".")[0]
-    known = {"data": lambda: {f.name for f in dataclasses.fields(_data_schema(cfg) or schema.DataBase)}, "audio": _audio_keys,
-             "optim": lambda: {f.name for f in dataclasses.fields(schema.Optim)},
-             "train": lambda: {f.name for f in dataclasses.fields(schema.Train)},
-             "scheduler": lambda: {f.name for f in dataclasses.fields(schema.Scheduler)},
-             "lr_finder": lambda: {f.name for f in dataclasses.fields(schema.LrFinder)}}.get(section)
-    if known is not None and head not in known():
-        raise ConfigError(f"{source}: {where} names unknown key {section}.{head}")
+    known = _section_keys(cfg, section)
+    if known is not None and rest.split(".")[0] not in known:
+        raise ConfigError(f"{source}: {where} names unknown key {section}.{rest.split('.')[0]}")
 
 
 def resolve(cfg: dict, source: str | None = None) -> dict:
