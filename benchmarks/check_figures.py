@@ -11,7 +11,6 @@ Writes nothing.
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 import time
 from pathlib import Path
@@ -23,14 +22,16 @@ sys.path.insert(0, str(ROOT))
 
 from models import artifacts as A  # noqa: E402
 from models.checkpoint import load_checkpoint, model_from_checkpoint  # noqa: E402
-from training.config import data_dir, resolve  # noqa: E402
+from models.errors import one_line  # noqa: E402
+from models.registry import CHECKPOINT_DIR  # noqa: E402
+from training.config import data_dir, resolve_stored  # noqa: E402
 from training.datasets import load_task_data  # noqa: E402
 from training.engine import evaluate  # noqa: E402
 
 
 def rescore(path: Path, root: str | None) -> dict:
     ckpt = load_checkpoint(path)
-    cfg = resolve(copy.deepcopy(dict(ckpt[A.CONFIG])), str(path))
+    cfg = resolve_stored(ckpt[A.CONFIG], str(path))
     start = time.time()
     data = load_task_data(cfg, data_dir(cfg, root))
     model = model_from_checkpoint(ckpt)
@@ -46,20 +47,20 @@ def main(argv=None) -> int:
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
     worst = 0.0
-    for path in sorted((ROOT / "checkpoints").glob("*/*.pt")):
+    for path in sorted(CHECKPOINT_DIR.glob("*/*.pt")):
         model_id = f"{path.parent.name}:{path.stem}"
         if args.only and model_id not in args.only:
             continue
         try:
             r = rescore(path, args.data_dir)
         except Exception as exc:  # a data set missing here: say so and go on with the others
-            print(f"{model_id:34s} not scored: {type(exc).__name__}: {str(exc).splitlines()[0]}", flush=True)
+            print(f"{model_id:34s} not scored: {type(exc).__name__}: {one_line(exc)}", flush=True)
             continue
         (acc0, f10), (acc, f1) = r["stored"], r["now"]
         diff = abs(acc - acc0) if acc0 is not None else float("nan")
         worst = max(worst, diff) if acc0 is not None else worst
-        print(f"{model_id:34s} test accuracy stored {acc0 if acc0 is None else f'{acc0:.4f}'} now {acc:.4f} "
-              f"(macro-F1 {f10 if f10 is None else f'{f10:.4f}'} / {f1:.4f}) on {r['n']} items, "
+        print(f"{model_id:34s} test accuracy stored {A.fmt(acc0)} now {acc:.4f} "
+              f"(macro-F1 {A.fmt(f10)} / {f1:.4f}) on {r['n']} items, "
               f"{r['seconds']:.0f} s", flush=True)
     print(f"largest test-accuracy difference: {worst:.4f}")
     return 0

@@ -19,8 +19,9 @@ os.environ.pop("XAI_LAB_HUB_REPO", None)  # hermetic: a user's Hub setting must 
 
 def data_root() -> Path:
     """Where the real data sets are: $DATA_DIR when set, else ../shared/data beside the checkout
-    (training.config.DEFAULT_DATA_DIR, read here without importing the training package)."""
-    return Path(os.environ.get("DATA_DIR") or ROOT.parent / "shared" / "data")
+    (training.config.data_dir's rule, the one place that states it)."""
+    from training.config import data_dir
+    return data_dir({})
 
 
 def data_path(*parts: str) -> Path:

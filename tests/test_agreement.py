@@ -23,6 +23,8 @@ import pytest
 import torch
 from PIL import Image
 
+from training.config import dataset_name
+
 ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINTS = sorted((ROOT / "checkpoints").glob("*/*.pt"))
 SAMPLE = 16  # test items per checkpoint, spread over the split
@@ -36,14 +38,14 @@ SMALL_CACHE = {"tiny-imagenet", "cub"}  # their small decoded sets go to a scrat
 def _config(ckpt: dict) -> dict:
     cfg = copy.deepcopy(ckpt["config"])  # what made the checkpoint, whatever its YAML says today
     data = cfg["data"]
-    data.update(SMALL.get(data.get("dataset", cfg["task"]), {}))
+    data.update(SMALL.get(dataset_name(cfg), {}))
     return cfg
 
 
 def _load_data(cfg: dict, tmp_path, monkeypatch):
     from training.config import data_dir
     from training.datasets import load_task_data
-    name = cfg["data"].get("dataset", cfg["task"])
+    name = dataset_name(cfg)
     if name in SMALL_CACHE:
         monkeypatch.setenv("XAI_LAB_CACHE", str(tmp_path / "cache"))
     try:

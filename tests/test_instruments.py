@@ -182,11 +182,14 @@ def test_loader_builds_the_three_splits(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="shared_register"):
         load_task_data(cfg, tmp_path / "data")
     cfg["data"]["shared_register"] = {}
-    for bad in ({"phrases": 1, "semitones": [12, 5]}, {"phrases": 1, "semitones": [0, 23]}, 7,
+    for bad in ({"phrases": 1, "semitones": [12, 5]}, {"phrases": 1, "semitones": [0, 23]},
                 {"phrases": 0, "semitones": [1, 2]}, {"phrases": 1, "semitones": [1, 2], "instruments": ["flute"]}):
         cfg["data"]["stretched"] = bad
-        with pytest.raises(ValueError, match=r"data\.stretched (needs|must be dict or null, not 7)"):
+        with pytest.raises(ValueError, match=r"data\.stretched needs"):
             load_task_data(cfg, tmp_path / "data")
+    cfg["data"]["stretched"] = 7  # not a mapping: the schema says so, before the loader's own check
+    with pytest.raises(ValueError, match=r"data\.stretched must be dict or null, not 7"):
+        load_task_data(cfg, tmp_path / "data")
     cfg["data"]["stretched"] = {}
     # a TiMidity++ config that plays the held-out soundfont is the held-out font
     (tmp_path / "timidity").mkdir()

@@ -114,7 +114,7 @@ def load_for_cli(args, with_data: bool = True, features: bool = True):
     `features`), the data are the pretrained backbone's cached features (training.frozen)."""
     from .config import data_dir, load_config
     from .datasets import load_task_data
-    with as_user_error(KeyError, ValueError):  # what a loader says of a setting its data contradict
+    with as_user_error(KeyError):  # a name the config gives that the data lack (config checks raise ConfigError)
         cfg = load_config(args.config, args.overrides)
         data = load_task_data(cfg, data_dir(cfg, args.data_dir), args.download) if with_data else None
     from . import frozen

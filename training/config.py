@@ -5,7 +5,6 @@ import argparse
 import copy
 import dataclasses
 import os
-import typing
 from pathlib import Path
 
 import yaml
@@ -35,12 +34,17 @@ def get_dotted(cfg: dict, key: str, default=None):
     return node
 
 
+def dataset_name(cfg: dict) -> str:
+    """The config's data set: data.dataset, or its task when the config names none."""
+    return (cfg.get("data") or {}).get("dataset") or cfg.get("task")
+
+
 def _data_schema(cfg: dict):
     from .dataset_registry import DATA_SCHEMAS, LOADERS
-    name = (cfg.get("data") or {}).get("dataset") or cfg.get("task")
+    name = dataset_name(cfg)
     if name not in LOADERS:
         raise ConfigError(f"{cfg.get('_path', 'config')}: unknown dataset {name!r}; known: {', '.join(sorted(LOADERS))}")
-    return DATA_SCHEMAS.get(name)
+    return DATA_SCHEMAS[name]  # every data set has one (tests/test_structure.py)
 
 
 def _audio_keys() -> set[str]:
@@ -51,10 +55,10 @@ def _audio_keys() -> set[str]:
 def _section_keys(cfg: dict, section: str) -> set[str] | None:
     """The keys a section takes; None: any (the model section's are its architecture's kwargs)."""
     if section == "data":
-        return {f.name for f in dataclasses.fields(_data_schema(cfg) or schema.DataBase)}
+        return {f.name for f in dataclasses.fields(_data_schema(cfg))}
     if section == "audio":
         return _audio_keys()
-    cls = typing.get_type_hints(schema.Config).get(section)
+    cls = schema.hints(schema.Config).get(section)
     return {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else None
 
 
@@ -97,9 +101,7 @@ def resolve_data(cfg: dict, source: str | None = None) -> dict:
     """The part of `resolve` a data loader needs (data, train and audio sections), in place: what
     training.datasets.load_task_data calls, so a test may hand it just {task, data}."""
     source = source or cfg.get("_path") or "config"
-    data_schema = _data_schema(cfg)
-    if data_schema is not None:  # every data set has one (tests/test_structure.py)
-        cfg["data"] = schema.as_dict(schema.check(data_schema, cfg.get("data"), "data", source))
+    cfg["data"] = schema.as_dict(schema.check(_data_schema(cfg), cfg.get("data"), "data", source))
     cfg["train"] = schema.as_dict(schema.check(schema.Train, cfg.get("train"), "train", source))
     cfg["audio"] = cfg.get("audio")
     if cfg["audio"] is not None:
@@ -107,6 +109,12 @@ def resolve_data(cfg: dict, source: str | None = None) -> dict:
         if unknown:
             raise ConfigError(f"{source}: unknown key audio.{unknown[0]} (known: {', '.join(sorted(_audio_keys()))})")
     return cfg
+
+
+def resolve_stored(config: dict, source: str) -> dict:
+    """A copy of the config a checkpoint stores, resolved: a run from before the schema stored only
+    the keys its file named, and gets the defaults it trained with."""
+    return resolve(copy.deepcopy(dict(config or {})), source)
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> dict:

@@ -1,6 +1,6 @@
 """What every data set loader shares: the TaskData it returns, seeded splits, the decode cache,
 and the audio spec a config describes. Loaders live in their own modules (mnist, esc50, fsdd,
-vision, instruments/); training/datasets.py is the registry that names them."""
+vision, instruments/); training/dataset_registry.py is the registry that names them."""
 from __future__ import annotations
 
 import os
@@ -11,6 +11,8 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch.utils.data import TensorDataset
+
+from .schema import ConfigError
 
 @dataclass
 class TaskData:
@@ -79,9 +81,9 @@ def audio_spec(cfg: dict):
     data = {k: v for k, v in cfg["data"].items() if v is not None}
     for key in ("sample_rate", "clip_seconds"):
         if key in audio and key in data and audio[key] != data[key]:
-            raise ValueError(f"audio.{key}={audio[key]} contradicts data.{key}={data[key]}")
+            raise ConfigError(f"audio.{key}={audio[key]} contradicts data.{key}={data[key]}")
         if key not in audio and key not in data:
-            raise KeyError(f"the config needs data.{key}")
+            raise ConfigError(f"the config needs data.{key}")
         audio.setdefault(key, data.get(key))
     return AudioSpec.from_dict(audio)
 

@@ -11,7 +11,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from .data_common import TaskData, audio_spec, cached_array, synthetic_sizes
-from .schema import AudioData
+from .schema import AudioData, ConfigError
 
 ESC50_URL = "https://github.com/karolpiczak/ESC-50/archive/master.zip"
 ESC50_CSV = Path("meta") / "esc50.csv"
@@ -125,7 +125,7 @@ def esc50(root: Path, cfg: dict, download: bool = False) -> TaskData:
     split_folds = {s: [int(k) for k in data_cfg[f"{s}_folds"]] for s in ("train", "val", "test")}
     used = sum(split_folds.values(), [])
     if len(used) != len(set(used)):
-        raise ValueError(f"ESC-50 folds overlap between splits: {split_folds}")
+        raise ConfigError(f"ESC-50 folds overlap between splits: {split_folds}")
     if data_cfg["limit"]:
         rows = _first_per_fold(rows, int(data_cfg["limit"]))
         waves = _decode_all(folder, rows, spec.sample_rate, spec.clip_seconds)

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
 from .data_common import TaskData, cached_array
-from .schema import section
+from .schema import ConfigError, section
 
 
 class Head(nn.Module):
@@ -97,7 +97,6 @@ def view_settings(cfg: dict) -> dict:
     views = {**VIEW_DEFAULTS, **(section(cfg, "train").views or {})}
     unknown = set(views) - set(VIEW_DEFAULTS)
     if unknown or int(views["count"]) < 1:
-        from .config import ConfigError
         raise ConfigError(f"train.views takes {sorted(VIEW_DEFAULTS)} with count >= 1; got {views}")
     return views
 
@@ -190,7 +189,6 @@ def feature_data(cfg: dict, data: TaskData, backbone: nn.Module, device) -> Task
     if hasattr(backbone, "trunk"):
         return trunk_data(cfg, data, backbone, device)
     if not hasattr(backbone, "extract_features"):
-        from .config import ConfigError
         raise ConfigError(f"train.frozen_backbone needs a pretrained backbone with extract_features (arch effnet), "
                           f"not {cfg['arch']!r}")
     flip = section(cfg, "train").frozen_flip

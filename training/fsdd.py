@@ -16,7 +16,7 @@ import torch
 from torch.utils.data import TensorDataset
 
 from .data_common import TaskData, audio_spec, cached_array
-from .schema import AudioData
+from .schema import AudioData, ConfigError
 
 FILE_NAME = re.compile(r"^(\d)_([A-Za-z0-9-]+)_(\d+)\.wav$", re.I)
 
@@ -47,15 +47,15 @@ def split_indices(speakers: list[str], data_cfg: dict, seed: int) -> dict[str, n
     val_spk = [s.lower() for s in data_cfg["val_speakers"]]
     unknown = sorted(set(test_spk + val_spk) - set(speakers))
     if unknown:
-        raise ValueError(f"speakers {unknown} are not in the data; known: {sorted(set(speakers))}")
+        raise ConfigError(f"speakers {unknown} are not in the data; known: {sorted(set(speakers))}")
     test, val = np.isin(speakers, test_spk), np.isin(speakers, val_spk)
     if (test & val).any() or not test.any():
-        raise ValueError("data.test_speakers must be non-empty and share no speaker with data.val_speakers")
+        raise ConfigError("data.test_speakers must be non-empty and share no speaker with data.val_speakers")
     by_speaker = {"train": np.flatnonzero(~test & ~val), "val": np.flatnonzero(val), "test": np.flatnonzero(test)}
     if data_cfg["split"] == "speaker":
         return by_speaker
     if data_cfg["split"] != "random":
-        raise ValueError(f"data.split must be 'speaker' or 'random', not {data_cfg['split']!r}")
+        raise ConfigError(f"data.split must be 'speaker' or 'random', not {data_cfg['split']!r}")
     perm = np.random.default_rng(seed).permutation(len(speakers))
     n_test, n_val = len(by_speaker["test"]), len(by_speaker["val"])
     return {"test": np.sort(perm[:n_test]), "val": np.sort(perm[n_test:n_test + n_val]),

@@ -12,7 +12,6 @@ keys that differ (exit 2): a shipped checkpoint never claims a recipe it was not
 from __future__ import annotations
 
 import argparse
-import copy
 import pickle
 import shlex
 from pathlib import Path
@@ -24,7 +23,7 @@ from models import artifacts as A
 from models.errors import cli_main
 
 from .common import ROOT, output_path, public_config
-from .config import ConfigError, load_config, resolve
+from .config import ConfigError, load_config, resolve_stored
 from .model_card import save_in_place
 
 IGNORED = ("name", "output")
@@ -48,9 +47,8 @@ def promote(config: str | Path, checkpoint: str | Path) -> Path:
     if A.metrics(ckpt).get("test_accuracy") is None:
         raise ConfigError(f"{checkpoint} was never tested (a run without a test split cannot be served)")
     strip = lambda c: {k: v for k, v in public_config(c).items() if k not in IGNORED}  # noqa: E731
-    # the run's config with the schema's defaults filled in, as the file's are (a run from before the schema
-    # stored only the keys its file named)
-    trained = resolve(copy.deepcopy(dict(ckpt.get(A.CONFIG) or {})), str(checkpoint))
+    # the run's config with the schema's defaults filled in, as the file's are
+    trained = resolve_stored(ckpt.get(A.CONFIG), str(checkpoint))
     diff = differences(strip(trained), strip(cfg))
     if diff:
         raise ConfigError(f"{config} does not say what {checkpoint} was trained with: " + "; ".join(diff))

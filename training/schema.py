@@ -1,5 +1,5 @@
 """The config schema: each section of training/configs/<task>.yaml as a dataclass, every default
-stated here once (a data set's own keys: beside its loader, registered in training/datasets.py).
+stated here once (a data set's own keys: beside its loader, registered in training/dataset_registry.py).
 
 `check(cls, raw, where, source)` turns a section's mapping into the dataclass: an unknown key, a
 missing required one or a value of the wrong type is a one-line ConfigError naming the key and
@@ -8,6 +8,7 @@ the file. Code after it reads `cfg["train"]["seed"]`, never `.get("seed", 0)`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from dataclasses import dataclass, field
@@ -55,13 +56,19 @@ def _coerce(value, allowed: tuple[type, ...], key: str, source: str):
     raise ConfigError(f"{source}: {key} must be {names}, not {value!r}")
 
 
+@functools.cache
+def hints(cls) -> dict:
+    """A schema class's field types (resolved once: the annotations are strings here)."""
+    return typing.get_type_hints(cls)
+
+
 def check(cls, raw, where: str, source: str):
     """`raw` (a mapping or None) as an instance of the dataclass `cls`, defaults filled in."""
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: {where or 'the config'} must be a mapping, not {raw!r}")
-    hints = typing.get_type_hints(cls)
+    types_ = hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     prefix = f"{where}." if where else ""
     unknown = sorted(set(raw) - set(fields))
@@ -74,7 +81,7 @@ def check(cls, raw, where: str, source: str):
                 raise ConfigError(f"{source}: {prefix}{name} is required")
             continue
         value = raw[name]
-        sub = hints[name]
+        sub = types_[name]
         if dataclasses.is_dataclass(sub):
             values[name] = check(sub, value, prefix + name, source)
         else:
@@ -89,7 +96,7 @@ def as_dict(section) -> dict:
 def section(cfg: dict, name: str):
     """The config's section `name` ("train", "optim", "scheduler", "lr_finder") as its dataclass:
     typed reads, defaults filled in, for a loaded config or a partial dict a test wrote."""
-    cls = typing.get_type_hints(Config)[name]
+    cls = hints(Config)[name]
     return check(cls, cfg.get(name), name, cfg.get("_path") or "config")
 
 
@@ -160,7 +167,7 @@ class Grid:
 @dataclass
 class DataBase:
     """Keys every data set takes; a data set's schema adds its own."""
-    dataset: str | None = None       # the loader (training/datasets.py); default: the task id
+    dataset: str | None = None       # the loader (training/dataset_registry.py); default: the task id
     root: str | None = None          # data root; --data-dir and $DATA_DIR win
     train_subset: int | None = None  # keep the first N training items
 

@@ -2,6 +2,7 @@
 or raises ValueError with what a valid one looks like."""
 from __future__ import annotations
 
+from ..schema import ConfigError
 from .labels import LABELS
 from .phrases import STRETCH_BEND_RANGE, shared_register
 from .sample_leaks import shared_samples
@@ -15,11 +16,11 @@ def checked_soundfonts(d: dict) -> dict:
     overlap = (set().union(*(font_files(find_soundfont(n)) for n in fonts["train"]))
                & set().union(*(font_files(find_soundfont(n)) for n in fonts["test"])))
     if overlap:
-        raise ValueError(f"soundfonts {sorted(p.name for p in overlap)} are in both train and test")
+        raise ConfigError(f"soundfonts {sorted(p.name for p in overlap)} are in both train and test")
     leaks = shared_samples(fonts["train"], fonts["test"])
     if leaks:
         a, b, n = leaks[0]
-        raise ValueError(f"training soundfont {a} shares {n} recorded samples with held-out {b}: "
+        raise ConfigError(f"training soundfont {a} shares {n} recorded samples with held-out {b}: "
                          "the test would measure what was trained on; train on another font")
     return fonts
 
@@ -29,10 +30,10 @@ def checked_train_programs(d: dict) -> dict:
     train_programs = d["train_programs"] or {}
     unknown = set(train_programs) - set(LABELS)
     if unknown:
-        raise ValueError(f"data.train_programs: unknown instrument(s) {sorted(unknown)}; expected some of {LABELS}")
+        raise ConfigError(f"data.train_programs: unknown instrument(s) {sorted(unknown)}; expected some of {LABELS}")
     if not all(isinstance(v, list) and v and all(isinstance(q, int) and 0 <= q <= 127 for q in v)
                for v in train_programs.values()):
-        raise ValueError("data.train_programs: each instrument needs a list of General MIDI programs (0-127)")
+        raise ConfigError("data.train_programs: each instrument needs a list of General MIDI programs (0-127)")
     return train_programs
 
 
@@ -42,8 +43,8 @@ def checked_shared_register(d: dict) -> tuple[list[str], int, tuple[int, int]] |
     reg = d["shared_register"] or {}
     if not reg:
         return None
-    if not isinstance(reg, dict) or not isinstance(reg.get("phrases"), int) or reg["phrases"] < 1:
-        raise ValueError("data.shared_register needs {instruments: [two or more], phrases: N >= 1}")
+    if not isinstance(reg.get("phrases"), int) or reg["phrases"] < 1:
+        raise ConfigError("data.shared_register needs {instruments: [two or more], phrases: N >= 1}")
     lo, hi = shared_register(list(reg.get("instruments") or []))
     return list(reg["instruments"]), reg["phrases"], (lo, hi)
 
@@ -55,18 +56,18 @@ def checked_stretched(d: dict) -> tuple[list[str], int, list[int]] | None:
     if not st:
         return None
     top = STRETCH_BEND_RANGE - 2
-    names, span = (st.get("instruments") or list(LABELS), st.get("semitones")) if isinstance(st, dict) else ([], None)
+    names, span = st.get("instruments") or list(LABELS), st.get("semitones")
     if not (isinstance(span, list) and len(span) == 2 and all(isinstance(v, int) for v in span)
             and 0 <= span[0] <= span[1] <= top and isinstance(st.get("phrases"), int) and st["phrases"] >= 1
             and set(names) <= set(LABELS)):
-        raise ValueError(f"data.stretched needs {{phrases: N >= 1, semitones: [lo, hi] with 0 <= lo <= hi <= {top}}}, "
+        raise ConfigError(f"data.stretched needs {{phrases: N >= 1, semitones: [lo, hi] with 0 <= lo <= hi <= {top}}}, "
                          f"and instruments among {LABELS}")
     return names, st["phrases"], span
 
 
 def checked_phone_share(d: dict) -> float:
     """data.phone_share: the share of training clips heard through a random phone-like chain (0-1)."""
-    share = float(d["phone_share"])
+    share = d["phone_share"]
     if not 0.0 <= share <= 1.0:
-        raise ValueError(f"data.phone_share must be between 0 and 1, not {share}")
+        raise ConfigError(f"data.phone_share must be between 0 and 1, not {share}")
     return share

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..schema import ConfigError
 from .labels import LABELS
 from .midi import _bend, _note
 
@@ -93,11 +94,11 @@ def shared_register(instruments: list[str]) -> tuple[int, int]:
     """The MIDI range every one of `instruments` plays (the intersection of their ranges)."""
     unknown = set(instruments) - set(INSTRUMENTS)
     if unknown or len(instruments) < 2:
-        raise ValueError(f"a shared register needs two or more of {', '.join(LABELS)}; got {instruments}")
+        raise ConfigError(f"a shared register needs two or more of {', '.join(LABELS)}; got {instruments}")
     lo = max(INSTRUMENTS[i]["range"][0] for i in instruments)
     hi = min(INSTRUMENTS[i]["range"][1] for i in instruments)
     if hi - lo < 11:
-        raise ValueError(f"{', '.join(instruments)} share less than an octave (MIDI {lo}-{hi})")
+        raise ConfigError(f"{', '.join(instruments)} share less than an octave (MIDI {lo}-{hi})")
     return lo, hi
 
 
