@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -20,14 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from app_process import free_port, stop  # noqa: E402  (not start_app: this times from process start)
 from timing import fmt_ms as fmt, timed  # noqa: E402
 
 
 def cold_start(image: Path) -> float:
     from gradio_client import Client, handle_file
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, GRADIO_SERVER_PORT=str(port))
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
@@ -44,8 +42,7 @@ def cold_start(image: Path) -> float:
                                            "(predicted class)", 0.5, api_name="/explain")
         return time.perf_counter() - t0
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop(proc)
 
 
 def main() -> None:

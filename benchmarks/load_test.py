@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,7 +28,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from app_process import start_app  # noqa: E402  (soak.py takes it from here too)
+from app_process import start_app, stop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PREDICTED = "(predicted class)"
@@ -277,11 +276,7 @@ def main(argv=None) -> int:
         peak = sampler.stop() if sampler else None
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            stop(proc)
 
     done = [r for r in results if r[0] != "connect"]
     errors = [r for r in results if r[2] is not None]

@@ -45,7 +45,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from load_test import percentile, pid_listening_on, start_app, tree_rss_bytes  # noqa: E402
+from app_process import start_app, stop  # noqa: E402
+from load_test import percentile, pid_listening_on, tree_rss_bytes  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = ROOT / "assets" / "examples" / "examples.json"
@@ -343,11 +344,7 @@ def main(argv=None) -> int:
             strays = [s for s in strays if not s.startswith(str(work))]
     finally:
         if proc is not None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except Exception:  # noqa: BLE001
-                proc.kill()
+            stop(proc)
 
     # --- report
     ramp = [r for r in results if r[0] != "connect" and r[1] < measured_from]

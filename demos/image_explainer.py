@@ -15,7 +15,7 @@ from models.errors import ModelUnavailable
 
 from . import faithfulness_panel
 from .common import PREDICTED, image_examples, output_folder, save_png, user_errors
-from .widgets import SafeImage, target_choices, untrained_card
+from .widgets import SafeImage, available, target_choices, untrained_card
 
 
 def model_choices() -> list[str]:
@@ -24,7 +24,7 @@ def model_choices() -> list[str]:
 
 def describe_model(model_id: str) -> str:
     task, entry = parse_model_id(model_id)
-    if entry.from_checkpoint and not task.checkpoint_available(entry.name):
+    if not available(model_id):
         return untrained_card(model_id)
     lines = [f"**{model_id}** ({task.title}): {entry.description or entry.arch}",
              f"{describe_layers(entry.cam_layer)}"]

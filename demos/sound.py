@@ -22,7 +22,7 @@ from models.limits import LIMITS
 
 from . import faithfulness_panel
 from .common import PREDICTED, example_items, output_folder, user_errors
-from .widgets import SafeAudio, target_choices, untrained_card
+from .widgets import SafeAudio, available, target_choices, untrained_card
 
 # A long recording with a small hop could ask for thousands of windows; the hop grows so
 # that at most this many are explained (a 10-minute file at 5 s windows is 120).
@@ -41,14 +41,9 @@ def model_choices() -> list[str]:
     return model_ids("audio")
 
 
-def _available(model_id: str) -> bool:
-    task, entry = parse_model_id(model_id)
-    return not entry.from_checkpoint or task.checkpoint_available(entry.name)
-
-
 def clip_seconds(model_id: str) -> float | None:
     """The model's window length, or None when its checkpoint is missing or unreadable."""
-    if not _available(model_id):
+    if not available(model_id):
         return None
     try:
         return float(load_predictor(model_id).spec.clip_seconds)
@@ -58,7 +53,7 @@ def clip_seconds(model_id: str) -> float | None:
 
 def describe_model(model_id: str) -> str:
     """Model card: the train command when the checkpoint is missing, else what it eats and scores."""
-    if not _available(model_id):
+    if not available(model_id):
         return untrained_card(model_id)
     task, entry = parse_model_id(model_id)
     try:
@@ -203,7 +198,7 @@ def example_rows(choices: list[str], fallback: str) -> tuple[list[list[str]], li
 def build() -> SimpleNamespace:
     """The tab; returns its sound input (the Live tab sends its recording there)."""
     choices = model_choices()
-    first = next((m for m in choices if _available(m)), choices[0])  # a trained model when there is one
+    first = next((m for m in choices if available(m)), choices[0])  # a trained model when there is one
     clip = clip_seconds(first) or DEFAULT_CLIP_SECONDS
     with gr.Tab("Sound", id="sound"):
         gr.Markdown("Upload or record a sound, choose a model and a CAM method, and see which times and "

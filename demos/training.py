@@ -67,7 +67,7 @@ def show_model(model_id: str):
 
 @user_errors
 def show_study():
-    study = report.load("mnist")["loss_study"]
+    study = report.loss_study("mnist")
     if not study:
         return report.study_markdown(None), None, None
     runs = {name: r["history"] for name, r in study["runs"].items()}

@@ -12,6 +12,8 @@ from models import artifacts as A
 from models import registry
 from models.registry import parse_model_id
 
+from .widgets import untrained_card
+
 
 def _json(path: Path):
     return json.loads(path.read_text()) if path.is_file() else None
@@ -37,17 +39,22 @@ def load(model_id: str) -> dict:
     out["lr_finder"] = _json(side("lr_finder"))
     out["grid_markdown"] = side("grid").read_text() if side("grid").is_file() else None
     out["baselines"] = _json(side("baselines"))
-    out["loss_study"] = _json(side("loss_study"))
+    out["loss_study"] = loss_study(task.id)
     out["cv"] = _json(side("cv"))
     out["comparisons"] = {p.stem[len(A.COMPARISON_PREFIX):]: p.read_text() for p in sorted(folder.glob(A.SIDE_FILES["comparison"].format(name="*")))}
     out["card"] = side("card").read_text() if side("card").is_file() else None
     return out
 
 
+def loss_study(task_id: str = "mnist") -> dict | None:
+    """The task's loss-curve study (training.loss_study), without reading its checkpoints."""
+    return _json(A.side_file(registry.CHECKPOINT_DIR / task_id, "", "loss_study"))
+
+
 def metrics_markdown(art: dict) -> str:
     ckpt = art["checkpoint"]
     if ckpt is None:
-        return f"**{art['model_id']}** has no checkpoint yet. Train it with:\n\n```\n{art['train_command']}\n```"
+        return untrained_card(art["model_id"])
     m = A.metrics(ckpt)
     lines = [f"### {art['model_id']}", ""]
     if not A.is_complete(ckpt):
@@ -60,8 +67,7 @@ def metrics_markdown(art: dict) -> str:
             ("training time", A.training_time(ckpt)),
             ("CAM pointing game (test boxes)", m.get("pointing_game")),
             ("pointing game, centre baseline", m.get("pointing_game_centre_baseline"))]
-    lines += ["| | |", "|---|---|"] + [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
-                                       for k, v in rows if v is not None]
+    lines += ["| | |", "|---|---|"] + [f"| {k} | {A.fmt(v)} |" for k, v in rows if v is not None]
     base = ckpt.get(A.BASELINES) or art.get("baselines")
     if base:
         lines += ["", "Baselines (test): " + "; ".join(f"{k}: accuracy {v['accuracy']:.3f}" for k, v in base.items())]

@@ -106,6 +106,12 @@ def target_choices(model_id: str) -> list[str]:
     return [PREDICTED] + sorted(labels, key=str.lower)
 
 
+def available(model_id: str) -> bool:
+    """The model can be served: a pretrained one, or its checkpoint is here (or on the Hub)."""
+    task, entry = parse_model_id(model_id)
+    return not entry.from_checkpoint or task.checkpoint_available(entry.name)
+
+
 def untrained_card(model_id: str) -> str:
     """What a model panel says when the model's checkpoint is not trained yet: how to train it."""
     _, entry = parse_model_id(model_id)

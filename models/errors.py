@@ -19,6 +19,12 @@ class ModelUnavailable(UserError, RuntimeError):
     """A model cannot be loaded (e.g. its checkpoint was never trained); the message says how to get it."""
 
 
+class UnknownModel(UserError, KeyError):
+    """A model id that names no task or model here (a KeyError too: a lookup that found nothing)."""
+
+    __str__ = Exception.__str__  # the message as written, not KeyError's repr of it
+
+
 # What a command line reports in one line with exit status 2 instead of a traceback: errors written for
 # the user and a file that is not there. Anything else is a bug, and keeps its traceback.
 CLI_ERRORS: tuple[type[Exception], ...] = (UserError, FileNotFoundError)
@@ -54,21 +60,17 @@ def as_user_error(*errors: type[Exception]):
         raise UserError(one_line(exc)) from None
 
 
-def run_cli(work: Callable[[], int], *errors: type[Exception]) -> int:
-    """A command line's exit status: `work`'s, or 2 with `error: <message>` on stderr when it raises one
-    of CLI_ERRORS or `errors`: the one error path every `python -m models.*` / `training.*` command shares."""
-    try:
-        return work()
-    except CLI_ERRORS + errors as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
-        return 2
-
-
 def cli_main(*errors: type[Exception]):
-    """Decorator for a command's `main(argv=None) -> int`: run_cli around it."""
-    def wrap(main):
+    """Decorator for a command's `main(argv=None) -> int`, the one error path every `python -m models.*` /
+    `training.*` command shares: its exit status, or 2 with `error: <message>` on stderr when it raises
+    one of CLI_ERRORS or `errors`."""
+    def wrap(main: Callable[..., int]):
         @functools.wraps(main)
-        def run(*args, **kwargs):
-            return run_cli(lambda: main(*args, **kwargs), *errors)
+        def run(*args, **kwargs) -> int:
+            try:
+                return main(*args, **kwargs)
+            except CLI_ERRORS + errors as exc:
+                print(f"error: {one_line(exc)}", file=sys.stderr)
+                return 2
         return run
     return wrap

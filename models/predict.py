@@ -11,7 +11,8 @@ import json
 import logging
 import sys
 
-from .errors import InputError, as_user_error, cli_main, one_line
+from .errors import InputError, cli_main, one_line
+from .factory import load_predictor
 from .registry import model_ids
 
 
@@ -26,9 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     # one line per bad file: the loaders log a decoder's own words (a server keeps them), left out here
     logging.getLogger("models").setLevel(logging.ERROR)
 
-    from .factory import load_predictor  # after arg parsing: --help stays instant
-    with as_user_error(KeyError):  # an unknown model id (an untrained one: ModelUnavailable)
-        predictor = load_predictor(args.model, args.device)
+    predictor = load_predictor(args.model, args.device)  # unknown: UnknownModel; untrained: ModelUnavailable
     failed = False
     for path in args.files:
         try:

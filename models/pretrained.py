@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .errors import ModelUnavailable, run_cli
+from .errors import ModelUnavailable, cli_main
 
 ROOT = Path(__file__).resolve().parent.parent
 PRETRAINED_ENV = "XAI_LAB_PRETRAINED"
@@ -164,23 +164,21 @@ def fetch(base: Base = MN04, dest: Path | None = None, timeout: float = DOWNLOAD
     return dest
 
 
+@cli_main()
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Where the AudioSet-pretrained base is; --download fetches it.")
     parser.add_argument("--download", action="store_true", help="download it if missing (about 4 MB)")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     say = (lambda *_: None) if args.quiet else print
-
-    def work() -> int:
-        folder = fetch(log=say) if args.download else find()
-        if folder is None:
-            print(missing_message(), file=sys.stderr)
-            return 2
-        for f in MN04.files():
-            path_of(f)
-        say(f"{MN04.name}: {folder} (sha256 checked)")
-        return 0
-    return run_cli(work, ModelUnavailable)
+    folder = fetch(log=say) if args.download else find()
+    if folder is None:
+        print(missing_message(), file=sys.stderr)
+        return 2
+    for f in MN04.files():
+        path_of(f)
+    say(f"{MN04.name}: {folder} (sha256 checked)")
+    return 0
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .architectures import EFFNET_IMAGE_SIZE, architecture
+from .errors import UnknownModel
 from .image_frontend import ImageSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +68,7 @@ class Task:
         for entry in self.models:
             if entry.name == name:
                 return entry
-        raise KeyError(f"task {self.id!r} has no model {name!r}; models: {[m.name for m in self.models]}")
+        raise UnknownModel(f"task {self.id!r} has no model {name!r}; models: {[m.name for m in self.models]}")
 
     def checkpoint_path(self, name: str | None = None) -> Path:
         return CHECKPOINT_DIR / self.id / f"{self.model(name).name}.pt"
@@ -198,7 +199,7 @@ def parse_model_id(model_id: str) -> tuple[Task, ModelEntry]:
     """"esc50:cnn" -> (task, entry); "esc50" -> the task's default model."""
     task_id, _, arch = model_id.partition(":")
     if task_id not in TASKS:
-        raise KeyError(f"unknown task {task_id!r} in model id {model_id!r}; tasks: {sorted(TASKS)}")
+        raise UnknownModel(f"unknown task {task_id!r} in model id {model_id!r}; tasks: {sorted(TASKS)}")
     task = TASKS[task_id]
     return task, task.model(arch or None)
 

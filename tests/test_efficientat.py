@@ -48,11 +48,11 @@ def test_cam_layers_are_8_mel_rows_fused_with_the_last_activation():
     from models.audio_predictor import AudioPredictor
     from models.cam import layer_names
     from models.efficientat import AudioMN
-    from models.architectures import CAM_LAYERS
+    from models.architectures import architecture
     model = AudioMN()
     model.load_state_dict(pretrained.load_state())
     model.eval()
-    names = layer_names(CAM_LAYERS["audio-mn"])
+    names = layer_names(architecture("audio-mn").cam_layer)
     assert names[-1] == f"features.{len(model.features) - 1}"
     seen = {}
     hooks = [dict(model.named_modules())[n].register_forward_hook(lambda m, i, o, n=n: seen.update({n: o.shape}))
@@ -65,7 +65,7 @@ def test_cam_layers_are_8_mel_rows_fused_with_the_last_activation():
     assert seen[names[0]][2] == 8 and seen[names[0]][3] >= 30
     labels = pretrained.labels()
     predictor = AudioPredictor("audioset:mn04", model, labels, AudioSpec(sample_rate=32000, clip_seconds=5.0),
-                               CAM_LAYERS["audio-mn"], torch.device("cpu"))
+                               architecture("audio-mn").cam_layer, torch.device("cpu"))
     rng = np.random.default_rng(0)
     for hz in (440, 3000):  # a tone in noise, from 2 to 3 s: its rows of the map light up most
         wave = (0.1 * rng.standard_normal(32000 * 5)).astype(np.float32)

@@ -1,6 +1,5 @@
 import pytest
 
-from models.architectures import CAM_LAYERS
 from models.registry import TASKS, model_ids, parse_model_id
 
 
@@ -19,13 +18,15 @@ def test_parse_model_id_default_and_explicit():
     assert (task.id, entry.name) == ("imagenet", "effnet-lite0")
     _, entry = parse_model_id("imagenet:effnet-lite2")
     assert entry.input_spec.size == 260
-    assert entry.cam_layer == CAM_LAYERS["effnet"]
+    assert entry.cam_layer == "_bn1"  # EfficientNet-Lite's last activation, as its architecture declares
 
 
 @pytest.mark.parametrize("bad", ["nope", "imagenet:resnet9000", ""])
 def test_unknown_ids_raise_keyerror(bad):
-    with pytest.raises(KeyError):
+    from models.errors import UserError
+    with pytest.raises(KeyError) as info:
         parse_model_id(bad)
+    assert isinstance(info.value, UserError) and not str(info.value).startswith(("'", '"'))  # one line, as written
 
 
 def test_missing_checkpoint_shows_the_train_command(monkeypatch, tmp_path):

@@ -428,10 +428,10 @@ def test_an_efficientat_front_end_explains_on_its_own_grid():
     from models.audio_spec import AudioSpec
     from models.audio_predictor import AudioPredictor
     from models.efficientat import SPEC
-    from models.architectures import CAM_LAYERS
+    from models.architectures import architecture
     spec = AudioSpec(clip_seconds=5.0, **SPEC)
     model = build_model("audio-mn", num_classes=3, pretrained=False)
-    p = AudioPredictor("test:mn", model, ["a", "b", "c"], spec, CAM_LAYERS["audio-mn"], torch.device("cpu"))
+    p = AudioPredictor("test:mn", model, ["a", "b", "c"], spec, architecture("audio-mn").cam_layer, torch.device("cpu"))
     for seconds in (5.0, 12.0):
         a = p.analyze(tone(seconds, 700.0, sr=spec.sample_rate))
         assert a.logmel.shape == a.heatmap.shape == (spec.n_mels, len(a.times)), seconds

@@ -161,10 +161,10 @@ def test_scratch_cnns_give_a_cam_on_the_image_grid(arch, kwargs, cat_path):
     from models.architectures import build_model
     from models.image_frontend import ImageSpec
     from models.predictor import ImagePredictor
-    from models.architectures import CAM_LAYERS
+    from models.architectures import architecture
     model = build_model(arch, num_classes=7, **kwargs)
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 7)
-    p = ImagePredictor(arch, model, [str(i) for i in range(7)], ImageSpec(64), CAM_LAYERS[arch], torch.device("cpu"))
+    p = ImagePredictor(arch, model, [str(i) for i in range(7)], ImageSpec(64), architecture(arch).cam_layer, torch.device("cpu"))
     result = p.analyze(cat_path, method="GradCAM")
     assert result.heatmap.shape == (result.image.height, result.image.width)
     assert 0 <= result.heatmap.min() and result.heatmap.max() <= 1

@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from models import artifacts as A
-from models.architectures import CAM_LAYERS
+from models.architectures import architecture
 from models.cam import DEFAULT_METHOD, METHODS, layer_names
 from models.checkpoint import load_checkpoint, model_from_checkpoint
 from models.errors import as_user_error, cli_main
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
              in zip(table["paths"], table["labels"], table["boxes"], table["is_train"]) if not train]
     items = items[: args.limit] if args.limit else items
     predictor = ImagePredictor(Path(args.checkpoint).stem, model_from_checkpoint(ckpt), ckpt["labels"],
-                               ImageSpec.from_dict(ckpt["preprocessing"]), CAM_LAYERS[ckpt["arch"]], device_for(args))
+                               ImageSpec.from_dict(ckpt["preprocessing"]), architecture(ckpt["arch"]).cam_layer, device_for(args))
     results = {}
     for method in args.methods:
         r = results[method] = pointing_game(predictor, items, method)
@@ -105,7 +105,7 @@ def sound_main(args, cfg: dict, ckpt: dict) -> int:
     if args.limit:
         waves, targets = waves[: args.limit], targets[: args.limit]
     predictor = AudioPredictor(Path(args.checkpoint).stem, model_from_checkpoint(ckpt), ckpt["labels"],
-                               AudioSpec.from_dict(ckpt["preprocessing"]), CAM_LAYERS[ckpt["arch"]], device_for(args))
+                               AudioSpec.from_dict(ckpt["preprocessing"]), architecture(ckpt["arch"]).cam_layer, device_for(args))
     results = {}
     for method in methods:
         r = results[method] = sound_pointing.play(predictor, list(waves), targets, method)

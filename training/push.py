@@ -12,10 +12,10 @@ import sys
 from pathlib import Path
 
 from models.checkpoint import MAX_BYTES, load_checkpoint
-from models.errors import ModelUnavailable, run_cli
+from models.errors import ModelUnavailable, UserError, cli_main, one_line
 
 
-class PushError(Exception):
+class PushError(UserError):
     """What went wrong, in one line for the user."""
 
 
@@ -52,11 +52,11 @@ def push(checkpoint: str | Path, repo: str, token: str | None = None, private: b
         # One commit for both files, so the card on the Hub always describes the weights beside it.
         api.create_commit(repo, ops, commit_message=f"Upload {task}/{path.name}")
     except Exception as exc:  # auth, network, bad repo id...: one line for the user
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise PushError(f"upload of {path} to {repo} failed: {reason}") from None
+        raise PushError(f"upload of {path} to {repo} failed: {one_line(exc)}") from None
     return [op.path_in_repo for op in ops]
 
 
+@cli_main()
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="checkpoints/<task>/<name>.pt")
@@ -64,12 +64,9 @@ def main(argv=None) -> int:
     parser.add_argument("--token", default=None, help="Hub token with write access (default: HF_TOKEN or login)")
     parser.add_argument("--private", action="store_true", help="create the repo private (if it does not exist)")
     args = parser.parse_args(argv)
-
-    def work() -> int:
-        uploaded = push(args.checkpoint, args.repo, token=args.token, private=args.private)
-        print(f"uploaded {', '.join(uploaded)} to {args.repo}; serve them with XAI_LAB_HUB_REPO={args.repo}")
-        return 0
-    return run_cli(work, PushError)
+    uploaded = push(args.checkpoint, args.repo, token=args.token, private=args.private)
+    print(f"uploaded {', '.join(uploaded)} to {args.repo}; serve them with XAI_LAB_HUB_REPO={args.repo}")
+    return 0
 
 
 if __name__ == "__main__":
